@@ -1,0 +1,90 @@
+//! The `keyfence` binary: one command per capability.
+
+mod demo;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+/// keyfence keeps trading bots' exchange API keys safe.
+///
+/// Start with `keyfence demo`: it runs everything on the built-in exchange simulator.
+#[derive(Parser)]
+#[command(name = "keyfence", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// A short tour on the built-in simulator: signed requests per exchange, refusals, fills.
+    Demo,
+    /// Run the exchange simulator (paper Binance, Bybit, OKX, Coinbase, Kraken) until Ctrl-C.
+    ///
+    /// The config is TOML; see docs/sim-config.md and examples/sim.toml.
+    Sim {
+        /// Simulator config file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KEYFENCE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    // One TLS provider for the whole process.
+    let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
+
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = rt.block_on(async {
+        match cli.command {
+            Command::Demo => demo::run().await,
+            Command::Sim { config } => run_sim(config).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run_sim(path: PathBuf) -> anyhow::Result<()> {
+    let cfg = keyfence_sim::SimConfig::load(&path)?;
+    let sim = keyfence_sim::start(&cfg)
+        .await
+        .context("cannot start the simulator")?;
+    for venue in sim.venues.keys() {
+        if let Some(url) = sim.base_url(*venue) {
+            println!("{venue:<9} {url}");
+        }
+    }
+    println!("admin     http://{}", sim.admin);
+    println!("simulator running; Ctrl-C stops it");
+    tokio::signal::ctrl_c()
+        .await
+        .context("cannot wait for Ctrl-C")?;
+    println!("stopping");
+    sim.shutdown().await;
+    Ok(())
+}

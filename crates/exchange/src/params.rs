@@ -1,0 +1,211 @@
+//! Form and query parameters, read exactly once each: a parameter sent twice is an error, so
+//! what keyfence checks is what the exchange executes.
+
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParamError {
+    #[error("parameter `{0}` is sent more than once")]
+    Duplicate(String),
+    #[error("{0}")]
+    Malformed(String),
+}
+
+/// Decoded parameters in the order sent, each name at most once.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Params {
+    pairs: Vec<(String, String)>,
+}
+
+impl Params {
+    /// Parse `application/x-www-form-urlencoded` (or a query string), refusing repeated names.
+    pub fn parse(raw: &str) -> Result<Self, ParamError> {
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        for (k, v) in form_urlencoded::parse(raw.as_bytes()) {
+            if pairs.iter().any(|(n, _)| *n == k) {
+                return Err(ParamError::Duplicate(k.into_owned()));
+            }
+            pairs.push((k.into_owned(), v.into_owned()));
+        }
+        Ok(Params { pairs })
+    }
+
+    /// Parse raw body bytes as a form; bodies must be UTF-8.
+    pub fn parse_bytes(raw: &[u8]) -> Result<Self, ParamError> {
+        let s = std::str::from_utf8(raw)
+            .map_err(|_| ParamError::Malformed("body is not UTF-8".into()))?;
+        Params::parse(s)
+    }
+
+    /// Binance's rule: query and body together; a name in both is refused (the exchange would
+    /// take the query's value, and the policy must never see a different one).
+    pub fn merge_query_and_body(query: &str, body: &[u8]) -> Result<Self, ParamError> {
+        let q = Params::parse(query)?;
+        let b = Params::parse_bytes(body)?;
+        let mut pairs = q.pairs;
+        for (k, v) in b.pairs {
+            if pairs.iter().any(|(n, _)| *n == k) {
+                return Err(ParamError::Duplicate(k));
+            }
+            pairs.push((k, v));
+        }
+        Ok(Params { pairs })
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    pub fn len(&self) -> usize {
+        self.pairs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pairs.is_empty()
+    }
+
+    pub fn into_map(self) -> BTreeMap<String, String> {
+        self.pairs.into_iter().collect()
+    }
+}
+
+/// Parse a JSON object body, refusing a key that appears twice at any depth
+/// (serde_json keeps the last one silently; an exchange might keep the first).
+pub fn parse_json_strict(raw: &[u8]) -> Result<serde_json::Value, ParamError> {
+    use serde::de::{Deserializer as _, MapAccess, SeqAccess, Visitor};
+
+    struct Strict;
+    impl<'de> Visitor<'de> for Strict {
+        type Value = serde_json::Value;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("JSON")
+        }
+        fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+            Ok(v.into())
+        }
+        fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(v.into())
+        }
+        fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(v.into())
+        }
+        fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+            Ok(serde_json::Number::from_f64(v).map_or(serde_json::Value::Null, Into::into))
+        }
+        fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(v.into())
+        }
+        fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+            Ok(v.into())
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(serde_json::Value::Null)
+        }
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(serde_json::Value::Null)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some(v) = seq.next_element_seed(StrictSeed)? {
+                out.push(v);
+            }
+            Ok(out.into())
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut out = serde_json::Map::new();
+            while let Some(k) = map.next_key::<String>()? {
+                let v = map.next_value_seed(StrictSeed)?;
+                if out.contains_key(&k) {
+                    return Err(serde::de::Error::custom(format!("duplicate key `{k}`")));
+                }
+                out.insert(k, v);
+            }
+            Ok(out.into())
+        }
+    }
+    struct StrictSeed;
+    impl<'de> serde::de::DeserializeSeed<'de> for StrictSeed {
+        type Value = serde_json::Value;
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(Strict)
+        }
+    }
+
+    let mut de = serde_json::Deserializer::from_slice(raw);
+    let v = (&mut de)
+        .deserialize_any(Strict)
+        .map_err(|e| classify_json_error(&e))?;
+    de.end().map_err(|e| classify_json_error(&e))?;
+    Ok(v)
+}
+
+fn classify_json_error(e: &serde_json::Error) -> ParamError {
+    let msg = e.to_string();
+    match msg
+        .strip_prefix("duplicate key `")
+        .and_then(|r| r.split('`').next())
+    {
+        Some(k) => ParamError::Duplicate(k.to_owned()),
+        None => ParamError::Malformed(format!("invalid JSON: {msg}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_names_are_refused() {
+        assert_eq!(
+            Params::parse("a=1&b=2&a=3"),
+            Err(ParamError::Duplicate("a".into()))
+        );
+        assert_eq!(
+            Params::merge_query_and_body("quantity=1", b"quantity=100"),
+            Err(ParamError::Duplicate("quantity".into()))
+        );
+        let p = Params::merge_query_and_body("symbol=BTCUSDT", b"quantity=1").unwrap();
+        assert_eq!(p.get("symbol"), Some("BTCUSDT"));
+        assert_eq!(p.get("quantity"), Some("1"));
+    }
+
+    #[test]
+    fn percent_encoding_is_decoded_once() {
+        let p = Params::parse("symbol=%EF%BC%91&x=a%2Bb&y=a+b").unwrap();
+        assert_eq!(p.get("symbol"), Some("１"));
+        assert_eq!(p.get("x"), Some("a+b"));
+        assert_eq!(p.get("y"), Some("a b"));
+    }
+
+    #[test]
+    fn strict_json_refuses_duplicate_keys_at_any_depth() {
+        assert!(parse_json_strict(br#"{"a":1,"b":{"c":1}}"#).is_ok());
+        assert_eq!(
+            parse_json_strict(br#"{"qty":"1","qty":"100"}"#),
+            Err(ParamError::Duplicate("qty".into()))
+        );
+        assert_eq!(
+            parse_json_strict(br#"{"request":[{"qty":"1","qty":"2"}]}"#),
+            Err(ParamError::Duplicate("qty".into()))
+        );
+        assert!(matches!(
+            parse_json_strict(b"{\"a\":"),
+            Err(ParamError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse_json_strict(b"{} trailing"),
+            Err(ParamError::Malformed(_))
+        ));
+    }
+}

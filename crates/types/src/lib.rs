@@ -1,0 +1,293 @@
+//! Domain nouns shared by every keyfence crate.
+//!
+//! Architecture invariant: this crate does no I/O and never reads the clock.
+
+mod secret;
+
+pub use secret::{SecretBytes, SecretString};
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// An exchange keyfence speaks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Venue {
+    Binance,
+    Bybit,
+    Okx,
+    Coinbase,
+    Kraken,
+}
+
+impl Venue {
+    pub const ALL: [Venue; 5] = [
+        Venue::Binance,
+        Venue::Bybit,
+        Venue::Okx,
+        Venue::Coinbase,
+        Venue::Kraken,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Venue::Binance => "binance",
+            Venue::Bybit => "bybit",
+            Venue::Okx => "okx",
+            Venue::Coinbase => "coinbase",
+            Venue::Kraken => "kraken",
+        }
+    }
+}
+
+impl fmt::Display for Venue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown exchange `{0}`; expected one of binance, bybit, okx, coinbase, kraken")]
+pub struct UnknownVenue(pub String);
+
+impl FromStr for Venue {
+    type Err = UnknownVenue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Venue::ALL
+            .into_iter()
+            .find(|v| v.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| UnknownVenue(s.to_owned()))
+    }
+}
+
+/// What an endpoint does, for policy. Allow-list style: anything not listed is `Unknown`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EndpointClass {
+    Public,
+    Read,
+    Trade,
+    Cancel,
+    Withdraw,
+    Transfer,
+    Deposit,
+    Subaccount,
+    KeyManagement,
+    AccountSettings,
+    Unknown,
+}
+
+impl EndpointClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndpointClass::Public => "public",
+            EndpointClass::Read => "read",
+            EndpointClass::Trade => "trade",
+            EndpointClass::Cancel => "cancel",
+            EndpointClass::Withdraw => "withdraw",
+            EndpointClass::Transfer => "transfer",
+            EndpointClass::Deposit => "deposit",
+            EndpointClass::Subaccount => "subaccount",
+            EndpointClass::KeyManagement => "key-management",
+            EndpointClass::AccountSettings => "account-settings",
+            EndpointClass::Unknown => "unknown",
+        }
+    }
+}
+
+impl fmt::Display for EndpointClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    Buy,
+    Sell,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OrderType {
+    Market,
+    Limit,
+    /// Stops, take-profits, post-only variants and the like: the venue's own name, lower-case.
+    Other(String),
+}
+
+/// One order as the exchange would execute it, normalised across venues.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    pub venue: Venue,
+    /// The venue's own symbol spelling (`BTCUSDT`, `BTC-USDT`, `XBTUSD`).
+    pub symbol: String,
+    pub side: Side,
+    pub order_type: OrderType,
+    /// Base-asset quantity, when the order is sized in base units (or contracts).
+    pub quantity: Option<Decimal>,
+    /// Quote-asset quantity, when the order is sized in quote units.
+    pub quote_quantity: Option<Decimal>,
+    /// Limit price, when there is one.
+    pub price: Option<Decimal>,
+    pub reduce_only: bool,
+    pub client_id: Option<String>,
+}
+
+/// Normalised permissions a key holds, across venues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Permission {
+    /// Read balances, orders, trades.
+    Read,
+    /// Spot trading.
+    SpotTrade,
+    /// Margin trading or borrowing.
+    MarginTrade,
+    /// Futures or perpetual swaps.
+    FuturesTrade,
+    /// Options.
+    OptionsTrade,
+    /// Withdrawals to external addresses.
+    Withdraw,
+    /// Moving funds between own accounts, sub-accounts or wallets.
+    Transfer,
+    /// Creating deposit addresses and the like.
+    Deposit,
+    /// Creating or managing sub-accounts.
+    Subaccount,
+    /// Creating, changing or deleting API keys.
+    KeyManagement,
+    /// Earn, staking, savings products.
+    Earn,
+    /// Anything else the venue grants (fiat, P2P, NFT, ...).
+    Other,
+}
+
+impl Permission {
+    /// Permissions that let a key change what the account holds.
+    pub fn is_trading(self) -> bool {
+        matches!(
+            self,
+            Permission::SpotTrade
+                | Permission::MarginTrade
+                | Permission::FuturesTrade
+                | Permission::OptionsTrade
+        )
+    }
+}
+
+/// What a key can do, normalised from a venue's key-introspection answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyProfile {
+    pub venue: Venue,
+    /// Normalised permission set.
+    pub permissions: BTreeSet<Permission>,
+    /// The venue's own permission names, as its answer spells them.
+    pub raw_permissions: Vec<String>,
+    /// Whether access is restricted to listed IPs; `None` when the venue does not say.
+    pub ip_restricted: Option<bool>,
+    /// The IP allowlist, where the venue lists it (empty when unrestricted or unlisted).
+    pub ip_allowlist: Vec<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub created: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expires: Option<OffsetDateTime>,
+    pub read_only: bool,
+    /// True when the venue says the key belongs to the main (master) account.
+    pub master_account: Option<bool>,
+    /// The key's label or note at the venue, when given.
+    pub label: Option<String>,
+}
+
+impl KeyProfile {
+    pub fn empty(venue: Venue) -> Self {
+        KeyProfile {
+            venue,
+            permissions: BTreeSet::new(),
+            raw_permissions: Vec::new(),
+            ip_restricted: None,
+            ip_allowlist: Vec::new(),
+            created: None,
+            expires: None,
+            read_only: false,
+            master_account: None,
+            label: None,
+        }
+    }
+
+    pub fn can(&self, p: Permission) -> bool {
+        self.permissions.contains(&p)
+    }
+}
+
+/// A real exchange credential, as the vault holds it. Not `Debug` beyond a redacted form.
+pub struct Credential {
+    pub api_key: String,
+    /// HMAC secret (the venue's string form: Binance/Bybit/OKX raw, Kraken base64).
+    pub secret: Option<SecretString>,
+    /// PEM private key (Binance Ed25519, Coinbase ES256/Ed25519) or Coinbase's base64 Ed25519 form.
+    pub private_key: Option<SecretString>,
+    /// OKX passphrase.
+    pub passphrase: Option<SecretString>,
+}
+
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credential")
+            .field("api_key", &self.api_key)
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .field(
+                "private_key",
+                &self.private_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field(
+                "passphrase",
+                &self.passphrase.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn venue_round_trips_through_its_name() {
+        for v in Venue::ALL {
+            assert_eq!(v.as_str().parse::<Venue>(), Ok(v));
+            assert_eq!(serde_json::to_string(&v).unwrap(), format!("\"{v}\""));
+        }
+        assert!("ftx".parse::<Venue>().is_err());
+    }
+
+    #[test]
+    fn credential_debug_does_not_show_secrets() {
+        let c = Credential {
+            api_key: "public-key".into(),
+            secret: Some(SecretString::new("hunter2-secret".into())),
+            private_key: None,
+            passphrase: Some(SecretString::new("my-passphrase".into())),
+        };
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2"));
+        assert!(!shown.contains("my-passphrase"));
+        assert!(shown.contains("public-key"));
+    }
+
+    #[test]
+    fn endpoint_class_serialises_kebab_case() {
+        assert_eq!(
+            serde_json::to_string(&EndpointClass::KeyManagement).unwrap(),
+            "\"key-management\""
+        );
+        assert_eq!(EndpointClass::AccountSettings.as_str(), "account-settings");
+    }
+}
