@@ -90,7 +90,7 @@ pub struct NewOrder {
     pub client_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct OrderRecord {
     pub id: u64,
     pub client_id: String,
@@ -114,7 +114,7 @@ impl OrderRecord {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Trade {
     pub id: u64,
     pub order_id: u64,
@@ -127,7 +127,7 @@ pub struct Trade {
     pub time_ms: i64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Withdrawal {
     pub id: u64,
     pub account: String,
@@ -138,7 +138,7 @@ pub struct Withdrawal {
     pub time_ms: i64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Transfer {
     pub id: u64,
     pub account: String,
@@ -149,7 +149,7 @@ pub struct Transfer {
     pub time_ms: i64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Deposit {
     pub id: u64,
     pub account: String,
@@ -674,4 +674,174 @@ fn sim_key(k: &KeyConfig, kind: &'static str) -> Result<SimKey, String> {
         master: k.master,
         kind,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dec(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    fn state() -> VenueState {
+        let cfg = SimConfig::parse(
+            r#"
+            [venues.binance]
+            bind = "127.0.0.1:0"
+            prices = { BTCUSDT = "60000" }
+            [[accounts]]
+            venue = "binance"
+            name = "main"
+            balances = { USDT = "10000", BTC = "1" }
+            "#,
+            "test",
+        )
+        .unwrap();
+        VenueState::from_config(Venue::Binance, &cfg).unwrap()
+    }
+
+    fn order(side: Side, kind: Kind, qty: &str, price: Option<&str>) -> NewOrder {
+        NewOrder {
+            symbol: "BTCUSDT".into(),
+            side,
+            kind,
+            quantity: Some(qty.parse().unwrap()),
+            quote_quantity: None,
+            price: price.map(|p| p.parse().unwrap()),
+            client_id: None,
+        }
+    }
+
+    fn bal(st: &VenueState, asset: &str) -> Balance {
+        st.account("main").unwrap().balances[asset].clone()
+    }
+
+    #[test]
+    fn market_buy_fills_at_the_reference_price() {
+        let mut st = state();
+        let o = st
+            .place_order("main", order(Side::Buy, Kind::Market, "0.1", None), 1)
+            .unwrap();
+        assert_eq!(o.status, Status::Filled);
+        assert_eq!(o.average_price(), Some(dec("60000")));
+        assert_eq!(bal(&st, "USDT").free, dec("4000"));
+        assert_eq!(bal(&st, "BTC").free, dec("1.1"));
+        assert_eq!(st.trades("main", None).len(), 1);
+    }
+
+    #[test]
+    fn quote_sized_market_buy_converts_at_the_reference_price() {
+        let mut st = state();
+        let mut o = order(Side::Buy, Kind::Market, "0", None);
+        o.quantity = None;
+        o.quote_quantity = Some(dec("600"));
+        let rec = st.place_order("main", o, 1).unwrap();
+        assert_eq!(rec.filled, dec("0.01"));
+        assert_eq!(bal(&st, "USDT").free, dec("9400"));
+    }
+
+    #[test]
+    fn limit_order_rests_locks_funds_and_cancel_releases_them() {
+        let mut st = state();
+        let o = st
+            .place_order(
+                "main",
+                order(Side::Buy, Kind::Limit, "0.1", Some("50000")),
+                1,
+            )
+            .unwrap();
+        assert_eq!(o.status, Status::New);
+        assert_eq!(bal(&st, "USDT").free, dec("5000"));
+        assert_eq!(bal(&st, "USDT").locked, dec("5000"));
+        assert_eq!(st.open_orders("main", Some("BTCUSDT")).len(), 1);
+        let c = st.cancel_order("main", &OrderRef::Id(o.id), 2).unwrap();
+        assert_eq!(c.status, Status::Canceled);
+        assert_eq!(bal(&st, "USDT").free, dec("10000"));
+        assert_eq!(bal(&st, "USDT").locked, Decimal::ZERO);
+        assert_eq!(
+            st.cancel_order("main", &OrderRef::Id(o.id), 3),
+            Err(SimError::NotOpen)
+        );
+        assert!(st.open_orders("main", None).is_empty());
+    }
+
+    #[test]
+    fn crossing_limit_fills_now_and_a_price_move_fills_resting_orders() {
+        let mut st = state();
+        let now = st
+            .place_order(
+                "main",
+                order(Side::Sell, Kind::Limit, "0.5", Some("59000")),
+                1,
+            )
+            .unwrap();
+        assert_eq!(now.status, Status::Filled);
+        assert_eq!(bal(&st, "USDT").free, dec("40000"));
+        let rest = st
+            .place_order(
+                "main",
+                order(Side::Sell, Kind::Limit, "0.5", Some("61000")),
+                1,
+            )
+            .unwrap();
+        assert_eq!(rest.status, Status::New);
+        assert_eq!(st.set_price("BTCUSDT", dec("60500"), 2).unwrap(), 0);
+        assert_eq!(st.set_price("BTCUSDT", dec("61500"), 3).unwrap(), 1);
+        let filled = st.find_order("main", &OrderRef::Id(rest.id)).unwrap();
+        assert_eq!(filled.status, Status::Filled);
+        assert_eq!(filled.average_price(), Some(dec("61000")));
+        assert_eq!(bal(&st, "BTC").free, Decimal::ZERO);
+        assert_eq!(bal(&st, "BTC").locked, Decimal::ZERO);
+        assert_eq!(bal(&st, "USDT").free, dec("70500"));
+    }
+
+    #[test]
+    fn refusals_change_nothing() {
+        let mut st = state();
+        assert_eq!(
+            st.place_order("main", order(Side::Buy, Kind::Market, "1", None), 1)
+                .unwrap_err(),
+            SimError::InsufficientFunds
+        );
+        let mut o = order(Side::Buy, Kind::Market, "1", None);
+        o.symbol = "DOGEUSDT".into();
+        assert!(matches!(
+            st.place_order("main", o, 1),
+            Err(SimError::UnknownSymbol(_))
+        ));
+        assert_eq!(
+            st.place_order("main", order(Side::Buy, Kind::Limit, "0.1", None), 1)
+                .unwrap_err(),
+            SimError::InvalidPrice
+        );
+        assert_eq!(
+            st.place_order("main", order(Side::Buy, Kind::Market, "-1", None), 1)
+                .unwrap_err(),
+            SimError::InvalidQuantity
+        );
+        assert_eq!(bal(&st, "USDT").free, dec("10000"));
+        assert!(st.account("main").unwrap().orders.is_empty());
+    }
+
+    #[test]
+    fn withdrawals_move_funds_out_and_are_recorded() {
+        let mut st = state();
+        let w = st
+            .withdraw("main", "USDT", dec("100"), "addr", None, 5)
+            .unwrap();
+        assert_eq!(w.amount, dec("100"));
+        assert_eq!(bal(&st, "USDT").free, dec("9900"));
+        assert_eq!(
+            st.withdraw("main", "USDT", dec("1000000"), "addr", None, 6),
+            Err(SimError::InsufficientFunds)
+        );
+        let t = st
+            .transfer("main", "USDT", dec("10"), "spot", "funding", 7)
+            .unwrap();
+        assert_eq!(t.to, "funding");
+        let acct = st.account("main").unwrap();
+        assert_eq!(acct.withdrawals.len(), 1);
+        assert_eq!(acct.transfers.len(), 1);
+    }
 }
