@@ -80,6 +80,8 @@ struct Shared {
     seq: Mutex<u64>,
     cert_pem: Option<String>,
     addrs: BTreeMap<Venue, (SocketAddr, bool)>,
+    /// Flips to true at shutdown; injected timeouts end with it.
+    stopping: watch::Receiver<bool>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -178,6 +180,7 @@ pub async fn start(cfg: &SimConfig) -> Result<RunningSim, StartError> {
         source,
     })?;
 
+    let (stop_tx, stop_rx) = watch::channel(false);
     let shared = Arc::new(Shared {
         venues: states,
         faults: Mutex::new(BTreeMap::new()),
@@ -185,9 +188,9 @@ pub async fn start(cfg: &SimConfig) -> Result<RunningSim, StartError> {
         seq: Mutex::new(0),
         cert_pem: tls.as_ref().map(|(_, pem)| pem.clone()),
         addrs: addrs.clone(),
+        stopping: stop_rx.clone(),
     });
 
-    let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
     for (venue, l, use_tls) in listeners {
         let acceptor = if use_tls {
@@ -354,7 +357,9 @@ async fn answer(
         match take_fault(&shared, venue) {
             Some(FaultAction::Timeout) => {
                 record(&shared, venue, &http, peer, now, 0);
-                tokio::time::sleep(Duration::from_secs(3600)).await;
+                let mut stopping = shared.stopping.clone();
+                let _ = tokio::time::timeout(Duration::from_secs(3600), stopping.wait_for(|s| *s))
+                    .await;
                 return to_hyper(NativeResponse::json(504, serde_json::json!({})));
             }
             Some(FaultAction::Respond(r, latency)) => {
