@@ -206,6 +206,8 @@ pub struct SigningKey {
     pub(crate) passphrase: Option<SecretString>,
 }
 
+// One SigningKey per credential, built once: the size difference between variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum SigningScheme {
     Hmac(SecretBytes),
     Private(PrivateKey),

@@ -1,0 +1,144 @@
+//! The binary as a user runs it: --help, `sim` start and Ctrl-C, config errors, `demo`.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_keyfence"))
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+#[test]
+fn help_lists_every_command_with_one_line() {
+    let out = bin().arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    for (cmd, words) in [("demo", "tour"), ("sim", "simulator")] {
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(cmd))
+            .unwrap_or_else(|| panic!("`{cmd}` missing from --help:\n{text}"));
+        assert!(line.contains(words), "{line}");
+    }
+}
+
+#[test]
+fn a_bad_config_reports_every_problem_and_exits_2() {
+    let dir = std::env::temp_dir().join(format!("keyfence-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("bad.toml");
+    std::fs::write(
+        &cfg,
+        r#"
+[venues.binance]
+bind = "127.0.0.1:0"
+prices = { BTCUSDT = "0" }
+
+[[keys]]
+venue = "binance"
+account = "nobody"
+api_key = "k"
+secret = "super-secret-value"
+ip_allowlist = ["999.1.1.1"]
+"#,
+    )
+    .unwrap();
+    let out = bin().args(["sim", "--config"]).arg(&cfg).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("3 problem(s)"), "{err}");
+    assert!(err.contains("price must be positive"), "{err}");
+    assert!(err.contains("account `nobody` is not defined"), "{err}");
+    assert!(err.contains("`999.1.1.1` is not an IP address"), "{err}");
+    assert!(!err.contains("super-secret-value"), "secret leaked: {err}");
+
+    let out = bin()
+        .args(["sim", "--config", "/nonexistent/sim.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read `/nonexistent/sim.toml`"));
+}
+
+#[test]
+fn sim_starts_the_example_config_and_stops_on_ctrl_c() {
+    let mut child = bin()
+        .args(["sim", "--config"])
+        .arg(repo().join("examples/sim.toml"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        let done = line.contains("Ctrl-C stops it");
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    let text = lines.join("\n");
+    for (venue, url) in [
+        ("binance", "http://127.0.0.1:9101"),
+        ("bybit", "http://127.0.0.1:9102"),
+        ("okx", "http://127.0.0.1:9103"),
+        ("coinbase", "https://127.0.0.1:9104"),
+        ("kraken", "http://127.0.0.1:9105"),
+        ("admin", "http://127.0.0.1:9100"),
+    ] {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(venue) && l.ends_with(url)),
+            "{venue} {url} missing:\n{text}"
+        );
+    }
+    // Every venue accepts connections.
+    for port in 9100..=9105 {
+        std::net::TcpStream::connect_timeout(
+            &format!("127.0.0.1:{port}").parse().unwrap(),
+            Duration::from_secs(2),
+        )
+        .unwrap();
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The ports are free again.
+    std::net::TcpListener::bind("127.0.0.1:9101").unwrap();
+}
+
+#[test]
+fn demo_tours_every_venue_and_stops_by_itself() {
+    let out = bin().arg("demo").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "demo failed:\n{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for venue in ["binance", "bybit", "okx", "coinbase", "kraken"] {
+        assert!(
+            text.contains(&format!("== {venue} at http://127.0.0.1:")),
+            "{text}"
+        );
+    }
+    assert_eq!(text.matches("-> 200 accepted").count(), 5, "{text}");
+    assert_eq!(text.matches("refused:").count(), 5, "{text}");
+    assert!(text.contains("orders filled"), "{text}");
+}
