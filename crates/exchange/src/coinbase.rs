@@ -156,12 +156,12 @@ pub(crate) fn authenticate(
         ));
     }
     let sub = str_field(&jwt.claims, "sub").ok_or(AuthError::MissingApiKey)?;
-    if let Some(kid) = jwt.header.get("kid") {
-        if kid.as_str() != Some(sub) {
-            return Err(AuthError::Malformed(
-                "the JWT `kid` and `sub` name different keys".into(),
-            ));
-        }
+    if let Some(kid) = jwt.header.get("kid")
+        && kid.as_str() != Some(sub)
+    {
+        return Err(AuthError::Malformed(
+            "the JWT `kid` and `sub` name different keys".into(),
+        ));
     }
     let key = keys.find(sub).ok_or(AuthError::UnknownApiKey)?;
     let VerifyScheme::Public(public) = &key.scheme else {
@@ -617,24 +617,24 @@ fn parse_create(body: &Map<String, Value>, needs_client_id: bool) -> Result<Orde
         }
     }
     for flag in ["post_only", "reduce_only"] {
-        if let Some(v) = cfg.get(flag) {
-            if !matches!(v, Value::Bool(_) | Value::Null) {
-                return Err(invalid(flag, v));
-            }
+        if let Some(v) = cfg.get(flag)
+            && !matches!(v, Value::Bool(_) | Value::Null)
+        {
+            return Err(invalid(flag, v));
         }
     }
-    if let Some(v) = cfg.get("end_time") {
-        if !v.is_string() {
-            return Err(invalid("end_time", v));
-        }
+    if let Some(v) = cfg.get("end_time")
+        && !v.is_string()
+    {
+        return Err(invalid("end_time", v));
     }
-    if let Some(v) = cfg.get("stop_direction") {
-        if !matches!(
+    if let Some(v) = cfg.get("stop_direction")
+        && !matches!(
             v.as_str(),
             Some("STOP_DIRECTION_STOP_UP" | "STOP_DIRECTION_STOP_DOWN")
-        ) {
-            return Err(invalid("stop_direction", v));
-        }
+        )
+    {
+        return Err(invalid("stop_direction", v));
     }
     let base = amount(cfg, "base_size")?;
     let quote = amount(cfg, "quote_size")?;

@@ -1,6 +1,9 @@
 //! Coinbase vectors from `test_data/coinbase/` (origins in `SOURCES.md`), checked through the
 //! public API only.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::HashMap;
 
 use base64::Engine as _;

@@ -824,10 +824,10 @@ fn create_order(state: &mut VenueState, req: &SimRequest, key: &SimKey) -> Nativ
         .and_then(|v| v.get("order_configuration").cloned())
         .unwrap_or(Value::Null);
     // Idempotent on client_order_id, as Coinbase is.
-    if let Some(cid) = &parsed.client_id {
-        if let Ok(o) = state.find_order(&key.account, &OrderRef::ClientId(cid.clone())) {
-            return order_success(o, &config);
-        }
+    if let Some(cid) = &parsed.client_id
+        && let Ok(o) = state.find_order(&key.account, &OrderRef::ClientId(cid.clone()))
+    {
+        return order_success(o, &config);
     }
     let kind = match parsed.order_type {
         OrderType::Market => Kind::Market,
