@@ -290,3 +290,20 @@ def test_sdk_view_only_key_misses_scopes(tls):
         client.market_order_buy(client_order_id=uuid.uuid4().hex, product_id="BTC-USD", quote_size="10")
     assert e.value.response.status_code == 403
     assert "Missing Required Scopes" in str(e.value)
+
+
+def test_rate_limit_maps_to_each_clients_error(tls):
+    sim = tls
+    ex = make_ccxt(sim, CCXT_ES256)
+    client = make_sdk(sim, SDK_ES256)
+    try:
+        sim.faults(VENUE, rate_limits=2, retry_after_s=1)
+        with pytest.raises(ccxt.RateLimitExceeded):
+            ex.v3PrivateGetBrokerageKeyPermissions()
+        with pytest.raises(requests.exceptions.HTTPError) as e:
+            client.get_api_key_permissions()
+        assert e.value.response.status_code == 429
+        assert e.value.response.headers["retry-after"] == "1"
+    finally:
+        sim.faults(VENUE)
+    assert client.get_api_key_permissions()["can_view"] is True

@@ -813,10 +813,8 @@ pub(crate) fn parse_key_info(body: &[u8]) -> Result<KeyProfile, KeyInfoError> {
         }
     }
     profile.read_only = can_view && !can_trade && !can_transfer;
-    profile.label = str_field(&m, "portfolio_uuid").map(|u| {
-        let kind = str_field(&m, "portfolio_type").unwrap_or("UNKNOWN");
-        format!("portfolio {u} ({kind})")
-    });
+    // No IP allowlist, creation, expiry or label in this answer (they live in the CDP portal),
+    // so those stay unknown rather than guessed.
     Ok(profile)
 }
 
@@ -1149,6 +1147,23 @@ mod tests {
         let SigningScheme::Private(k) = &signing_key(ED_KEY).scheme else {
             panic!("private key expected")
         };
+        // `alg: none` and HMAC algorithms never verify.
+        for alg in ["none", "HS256"] {
+            let header = format!(r#"{{"alg":"{alg}","kid":"{KEY_NAME}","typ":"JWT"}}"#);
+            let claims = format!(
+                r#"{{"sub":"{KEY_NAME}","iss":"cdp","nbf":{now_s},"exp":{},{uri}}}"#,
+                now_s + 100
+            );
+            let input = format!("{}.{}", B64URL.encode(header), B64URL.encode(&claims));
+            for sig in ["", "AAAA"] {
+                let req = HttpRequest::new("GET", "/api/v3/brokerage/accounts")
+                    .with_header("authorization", &format!("Bearer {input}.{sig}"));
+                assert!(
+                    auth(&req, &keys_for(ED_KEY), NOW_MS).is_err(),
+                    "{alg} {sig}"
+                );
+            }
+        }
         for claims in cases {
             let header = format!(r#"{{"alg":"EdDSA","kid":"{KEY_NAME}","typ":"JWT"}}"#);
             let input = format!("{}.{}", B64URL.encode(header), B64URL.encode(&claims));
