@@ -206,6 +206,7 @@ pub struct SigningKey {
     pub(crate) passphrase: Option<SecretString>,
 }
 
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum SigningScheme {
     Hmac(SecretBytes),
     Private(PrivateKey),

@@ -1,7 +1,7 @@
 //! OKX v5 (`https://www.okx.com`), as the fact sheet `reference/exchanges.md` §4 describes it.
 //!
-//! - Auth: `OK-ACCESS-SIGN` = base64(HMAC-SHA256(secret, timestamp + METHOD + requestPath[?query]
-//!   + body)), with `OK-ACCESS-KEY`, `OK-ACCESS-TIMESTAMP` (ISO-8601 UTC with milliseconds) and
+//! - Auth: `OK-ACCESS-SIGN` = base64 of HMAC-SHA256 keyed by the secret over
+//!   `timestamp + METHOD + requestPath[?query] + body`, with `OK-ACCESS-KEY`, `OK-ACCESS-TIMESTAMP` (ISO-8601 UTC with milliseconds) and
 //!   `OK-ACCESS-PASSPHRASE`. The REST timestamp window is not published (UNVERIFIED); we accept
 //!   30 s either way, as OKX states for the WebSocket login.
 //! - Key introspection: `GET /api/v5/account/config` (`perm`, `ip`, `label`, `uid`, `mainUid`).
@@ -634,12 +634,12 @@ fn parse_order(m: &Map<String, Value>) -> Result<Order, OrderError> {
     let tgt = field(m, "tgtCcy")?;
     // tgtCcy only changes the meaning of `sz` for spot market orders.
     let quote = ord_type == "market" && quote_sized(&inst_id, side, tgt.as_deref())?;
-    if ord_type != "market" {
-        if let Some(t) = tgt.as_deref() {
-            if t != "base_ccy" && t != "quote_ccy" {
-                return Err(invalid("tgtCcy", t));
-            }
-        }
+    if ord_type != "market"
+        && let Some(t) = tgt.as_deref()
+        && t != "base_ccy"
+        && t != "quote_ccy"
+    {
+        return Err(invalid("tgtCcy", t));
     }
     let order_type = match ord_type.as_str() {
         "market" => OrderType::Market,
@@ -673,11 +673,11 @@ fn parse_algo_order(m: &Map<String, Value>) -> Result<Order, OrderError> {
     // The price the child order executes at; "-1" means market.
     let mut price = None;
     for name in ["orderPx", "pxLimit", "tpOrdPx", "slOrdPx"] {
-        if let Some(p) = field(m, name)? {
-            if p != "-1" {
-                price = Some(positive_decimal(name, &p)?);
-                break;
-            }
+        if let Some(p) = field(m, name)?
+            && p != "-1"
+        {
+            price = Some(positive_decimal(name, &p)?);
+            break;
         }
     }
     let tgt = field(m, "tgtCcy")?;
@@ -953,7 +953,8 @@ mod tests {
         let wrong = signed("GET", "/api/v5/account/config", "", "not-the-secret", TS_MS);
         assert_eq!(auth(&wrong, TS_MS), Err(AuthError::InvalidSignature));
 
-        let cases: Vec<(&str, Box<dyn Fn(&mut HttpRequest)>, AuthError)> = vec![
+        type Mutation = Box<dyn Fn(&mut HttpRequest)>;
+        let cases: Vec<(&str, Mutation, AuthError)> = vec![
             (
                 "no key",
                 Box::new(|r| r.remove_header("ok-access-key")),

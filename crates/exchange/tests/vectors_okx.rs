@@ -2,6 +2,9 @@
 //! `test_data/okx/SOURCES.md`), checked through the crate's public API: `sign` must produce the
 //! vector's headers, and `authenticate` must accept the signed request and refuse a changed one.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::HashMap;
 
 use keyfence_exchange::{

@@ -664,10 +664,10 @@ fn place_item(
         None => None,
     };
     let cl = field(m, "clOrdId").map_err(rendered)?;
-    if let Some(c) = &cl {
-        if c.len() > 32 || !c.chars().all(|ch| ch.is_ascii_alphanumeric()) {
-            return Err(rendered(bad_param("clOrdId")));
-        }
+    if let Some(c) = &cl
+        && (c.len() > 32 || !c.chars().all(|ch| ch.is_ascii_alphanumeric()))
+    {
+        return Err(rendered(bad_param("clOrdId")));
     }
     let tgt = field(m, "tgtCcy").map_err(rendered)?;
     let quote_sized = match tgt.as_deref() {
