@@ -166,6 +166,30 @@ def test_ccxt_unknown_order_and_insufficient_funds_are_native(sim):
         ex.create_order("BTC/USDT", "limit", "buy", 1000, 50000)
 
 
+def test_ccxt_withdraw_transfer_and_history(sim):
+    ex = ccxt_client(sim, "withdraw")
+    free0, _ = ledger_balance(sim, "okx-funding", "BTC")
+    wd = ex.withdraw("BTC", 0.1, "bc1qccxtdestination")
+    assert wd["id"]
+    free1, _ = ledger_balance(sim, "okx-funding", "BTC")
+    assert free0 - free1 == D("0.1")
+    history = ex.fetch_withdrawals("BTC")
+    assert any(w["id"] == wd["id"] and w["address"] == "bc1qccxtdestination" for w in history)
+
+    moved = ex.transfer("USDT", 7, "funding", "trading")
+    assert moved["id"]
+    transfers = account_state(sim, "okx-funding")["transfers"]
+    assert any(t["id"] == int(moved["id"]) and D(t["amount"]) == 7 for t in transfers)
+
+    # The trading key has no withdraw permission: OKX's 50120, and nothing moves.
+    trader = ccxt_client(sim)
+    usdt0 = ledger_balance(sim, "okx-ccxt", "USDT")
+    with pytest.raises(ccxt.ExchangeError) as err:
+        trader.withdraw("USDT", 1, "0xfeedbeef")
+    assert "50120" in str(err.value)
+    assert ledger_balance(sim, "okx-ccxt", "USDT") == usdt0
+
+
 # ---------------------------------------------------------------------------------------------
 # python-okx
 

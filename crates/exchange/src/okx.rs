@@ -857,7 +857,8 @@ fn code_for(denial: &Denial) -> (u16, &'static str, String) {
         DenialKind::UnknownSymbol => (200, "51001", denial.message.clone()),
         DenialKind::InsufficientFunds => (200, "51008", denial.message.clone()),
         DenialKind::UnknownOrder => (200, "51603", denial.message.clone()),
-        DenialKind::NotFound => (404, "50015", msg("Not Found")),
+        // OKX's answer for an unknown path is not documented (UNVERIFIED).
+        DenialKind::NotFound => (404, "404", msg("Not Found")),
         DenialKind::PayloadTooLarge => (413, "50002", denial.message.clone()),
         DenialKind::Unavailable => (503, "50013", denial.message.clone()),
         DenialKind::Internal => (500, "50026", denial.message.clone()),
