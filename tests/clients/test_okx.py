@@ -116,11 +116,12 @@ def test_ccxt_trades_end_to_end(sim):
     assert limit["id"] not in [o["id"] for o in ex.fetch_open_orders("BTC/USDT")]
     assert D(ex.fetch_balance()["USDT"]["free"]) == usdt_free0 - D("600")
 
-    # The simulator saw ccxt's own requests, signed, with the key and passphrase headers.
+    # The simulator saw ccxt's own requests, signed, with the key and passphrase headers
+    # (the passphrase's value is not asserted: the request log may come to redact it).
     placed = okx_requests(sim, seq, "/api/v5/trade/batch-orders")
     assert len(placed) == 2 and all(r["status"] == 200 for r in placed)
     assert all(r["headers"]["ok-access-key"] == "okx-ccxt-key" for r in placed)
-    assert all(r["headers"]["ok-access-passphrase"] == PASSPHRASE for r in placed)
+    assert all("ok-access-passphrase" in r["headers"] for r in placed)
     assert len(okx_requests(sim, seq, "/api/v5/trade/cancel-order")) == 1
 
 

@@ -138,10 +138,13 @@ fn known(m: &Map<String, Value>, fields: &[&str]) -> Result<(), NativeResponse> 
     }
 }
 
+/// Largest size, price or amount accepted: keeps the ledger's products far from `Decimal`'s range.
+const MAX_NUMBER: Decimal = Decimal::from_parts(3_567_587_328, 232, 0, false, 0); // 10^12
+
 fn positive(name: &str, v: &str) -> Result<Decimal, NativeResponse> {
     v.parse::<Decimal>()
         .ok()
-        .filter(|d| *d > Decimal::ZERO)
+        .filter(|d| *d > Decimal::ZERO && *d <= MAX_NUMBER)
         .ok_or_else(|| bad_param(name))
 }
 
@@ -746,7 +749,8 @@ fn order_op_answer(
         200,
         json!({
             "code": code, "msg": msg, "data": data,
-            "inTime": (req.now_ms * 1000).to_string(), "outTime": (req.now_ms * 1000).to_string()
+            "inTime": req.now_ms.saturating_mul(1000).to_string(),
+            "outTime": req.now_ms.saturating_mul(1000).to_string()
         }),
     )
 }
@@ -1488,6 +1492,77 @@ mod tests {
             "",
         );
         assert_eq!((s, v["code"].as_str()), (400, Some("51000")));
+    }
+
+    #[test]
+    fn garbage_never_panics_and_answers_in_okx_shape() {
+        assert_eq!(MAX_NUMBER, Decimal::from(1_000_000_000_000u64));
+        let mut st = state();
+        let routes = [
+            ("GET", "/api/v5/account/config"),
+            ("GET", "/api/v5/account/balance"),
+            ("GET", "/api/v5/asset/balances"),
+            ("GET", "/api/v5/asset/currencies"),
+            ("GET", "/api/v5/trade/order"),
+            ("GET", "/api/v5/trade/orders-pending"),
+            ("GET", "/api/v5/trade/orders-history"),
+            ("GET", "/api/v5/trade/fills"),
+            ("GET", "/api/v5/asset/withdrawal-history"),
+            ("GET", "/api/v5/asset/deposit-history"),
+            ("POST", "/api/v5/trade/order"),
+            ("POST", "/api/v5/trade/batch-orders"),
+            ("POST", "/api/v5/trade/cancel-order"),
+            ("POST", "/api/v5/trade/cancel-batch-orders"),
+            ("POST", "/api/v5/asset/transfer"),
+            ("POST", "/api/v5/asset/withdrawal"),
+            ("GET", "/api/v5/public/instruments"),
+            ("GET", "/api/v5/market/ticker"),
+            ("GET", "/api/v5/market/tickers"),
+        ];
+        let queries = [
+            "",
+            "?instType=SPOT&limit=0",
+            "?limit=99999999999999999999",
+            "?ccy=&instId=%FF",
+            "?ordId=abc&instId=BTC-USDT",
+            "?a=1&a=2",
+        ];
+        let bodies = [
+            "",
+            "null",
+            "[]",
+            "{}",
+            "[{}]",
+            "[null, 1, \"x\"]",
+            "{\"instId\":{\"a\":1}}",
+            r#"{"instId":"BTC-USDT","tdMode":"cash","side":"buy","ordType":"market","sz":"79228162514264337593543950335"}"#,
+            r#"{"instId":"BTC-USDT","tdMode":"cash","side":"sell","ordType":"market","sz":"1e30","tgtCcy":"quote_ccy"}"#,
+            r#"{"instId":"BTC-USDT","tdMode":"cash","side":"buy","ordType":"limit","sz":"999999999999","px":"999999999999"}"#,
+            r#"{"ccy":"USDT","amt":"99999999999999999999999999","from":"6","to":"18","dest":"4","toAddr":"x"}"#,
+            "\u{0}\u{1}binary",
+        ];
+        let keys = [
+            TRADER,
+            Some(("withdrawer", "withdrawer-secret")),
+            Some(("trader", "bad")),
+        ];
+        for (method, path) in routes {
+            for query in queries {
+                for body in bodies {
+                    for key in keys {
+                        let target = format!("{path}{query}");
+                        let r = handle(&mut st, &request(key, method, &target, body));
+                        let v: Value = serde_json::from_str(&r.body).unwrap();
+                        assert!(
+                            v["code"].is_string(),
+                            "{method} {target} {body}: {}",
+                            r.body
+                        );
+                        assert!(v["data"].is_array(), "{method} {target} {body}: {}", r.body);
+                    }
+                }
+            }
+        }
     }
 
     #[test]
