@@ -2,8 +2,9 @@
 //!
 //! - Auth: `OK-ACCESS-SIGN` = base64 of HMAC-SHA256 keyed by the secret over
 //!   `timestamp + METHOD + requestPath[?query] + body`, with `OK-ACCESS-KEY`, `OK-ACCESS-TIMESTAMP` (ISO-8601 UTC with milliseconds) and
-//!   `OK-ACCESS-PASSPHRASE`. The REST timestamp window is not published (UNVERIFIED); we accept
-//!   30 s either way, as OKX states for the WebSocket login.
+//!   `OK-ACCESS-PASSPHRASE`. The REST timestamp window is not in the primary docs we read
+//!   (UNVERIFIED; secondary write-ups say 30 s); we accept 30 s either way, as OKX states for
+//!   the WebSocket login.
 //! - Key introspection: `GET /api/v5/account/config` (`perm`, `ip`, `label`, `uid`, `mainUid`).
 //! - Errors: `{"code":"50113","msg":"Invalid Sign","data":[]}`; the auth class answers HTTP 401.
 
@@ -468,6 +469,14 @@ const ALGO_TYPES: &[&str] = &[
 pub(crate) fn parse_orders(path: &str, req: &HttpRequest) -> Result<Vec<Order>, OrderError> {
     if !req.method.eq_ignore_ascii_case("POST") {
         return Ok(Vec::new());
+    }
+    let places_orders = TRADE_POST.contains(&path);
+    // OKX reads order parameters from the JSON body only; a query string beside it is
+    // ambiguous (which `sz` would the policy see?), so it is refused.
+    if places_orders && !req.query.is_empty() {
+        return Err(OrderError::Malformed(
+            "an order request carries a query string".into(),
+        ));
     }
     match path {
         "/api/v5/trade/order" => Ok(vec![parse_order(&body_object(req)?)?]),
@@ -1354,6 +1363,13 @@ mod tests {
             ),
             Ok(vec![])
         );
+        let with_query = HttpRequest::new("POST", "/api/v5/trade/order?sz=100").with_body(
+            r#"{"instId":"BTC-USDT","tdMode":"cash","side":"buy","ordType":"market","sz":"1"}"#,
+        );
+        assert!(matches!(
+            crate::parse_orders(Venue::Okx, &with_query),
+            Err(OrderError::Malformed(_))
+        ));
         let get = HttpRequest::new("GET", "/api/v5/trade/order?instId=BTC-USDT&ordId=1");
         assert_eq!(crate::parse_orders(Venue::Okx, &get), Ok(vec![]));
     }
