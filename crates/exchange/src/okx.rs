@@ -690,8 +690,12 @@ fn parse_algo_order(m: &Map<String, Value>) -> Result<Order, OrderError> {
         }
     }
     let tgt = field(m, "tgtCcy")?;
-    let quote = price.is_none() && quote_sized(&inst_id, side, tgt.as_deref())?
-        || tgt.as_deref() == Some("quote_ccy") && is_spot_inst(&inst_id);
+    // An explicit tgtCcy decides for spot; otherwise a market-priced spot buy is quote-sized.
+    let sized_in_quote = quote_sized(&inst_id, side, tgt.as_deref())?;
+    let quote = match tgt.as_deref() {
+        Some(_) => sized_in_quote,
+        None => sized_in_quote && price.is_none(),
+    };
     Ok(Order {
         venue: Venue::Okx,
         symbol: inst_id,
