@@ -474,13 +474,14 @@ fn parse_create(cat: Category, o: &Map<String, Value>) -> Result<Order, OrderErr
         ),
     };
     let market_unit = opt_str(o, "marketUnit")?.filter(|s| !s.is_empty());
-    if let Some(u) = market_unit {
-        if u != "baseCoin" && u != "quoteCoin" {
-            return Err(OrderError::InvalidParameter {
-                name: "marketUnit".into(),
-                value: u.to_owned(),
-            });
-        }
+    if let Some(u) = market_unit
+        && u != "baseCoin"
+        && u != "quoteCoin"
+    {
+        return Err(OrderError::InvalidParameter {
+            name: "marketUnit".into(),
+            value: u.to_owned(),
+        });
     }
     // Spot market orders: buys are sized in quote unless marketUnit=baseCoin, sells in base
     // unless marketUnit=quoteCoin. Inverse contracts are sized in USD (quote). Everything else
@@ -568,10 +569,10 @@ fn parse_batch(
         .map(|v| match v {
             Value::Object(m) => {
                 // An item may not name another category than the request's.
-                if let Some(c) = m.get("category") {
-                    if c != o.get("category").unwrap_or(&Value::Null) {
-                        return Err(invalid("category", c));
-                    }
+                if let Some(c) = m.get("category")
+                    && c != o.get("category").unwrap_or(&Value::Null)
+                {
+                    return Err(invalid("category", c));
                 }
                 item(cat, m)
             }
@@ -1113,6 +1114,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::type_complexity)]
     fn single_orders_follow_bybit_sizing_rules() {
         // (body, quantity, quote_quantity, price, type, side)
         let cases: [(
@@ -1246,6 +1248,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::type_complexity)]
     fn ambiguous_or_incomplete_orders_are_refused() {
         let dup = |e: &str| Err(OrderError::DuplicateParameter(e.into()));
         let cases: Vec<(&str, &str, Result<Vec<Order>, OrderError>)> = vec![
@@ -1318,8 +1321,7 @@ mod tests {
         }
         let eleven = format!(
             r#"{{"category":"spot","request":[{}]}}"#,
-            vec![r#"{"symbol":"BTCUSDT","side":"Buy","orderType":"Market","qty":"1"}"#; 11]
-                .join(",")
+            [r#"{"symbol":"BTCUSDT","side":"Buy","orderType":"Market","qty":"1"}"#; 11].join(",")
         );
         assert!(matches!(
             orders("/v5/order/create-batch", &eleven),
