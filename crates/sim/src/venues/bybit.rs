@@ -1481,3 +1481,418 @@ fn transfer_records(state: &mut VenueState, key: &SimKey, _: &SimRequest, args: 
         .collect();
     Ok(json!({"list": list, "nextPageCursor": ""}))
 }
+
+#[cfg(test)]
+mod tests {
+    use keyfence_exchange::{
+        Credential, HttpRequest, SecretString, SignContext, SigningKey, parse_key_info, sign,
+    };
+    use keyfence_types::Permission;
+    use ring::rand::SystemRandom;
+
+    use super::*;
+    use crate::config::SimConfig;
+
+    const NOW: i64 = 1_800_000_000_000;
+
+    const CONFIG: &str = r#"
+        [venues.bybit]
+        bind = "127.0.0.1:0"
+        prices = { BTCUSDT = "60000" }
+        [[accounts]]
+        venue = "bybit"
+        name = "a"
+        balances = { USDT = "10000", BTC = "1" }
+        [[keys]]
+        venue = "bybit"
+        account = "a"
+        api_key = "trader"
+        secret = "trader-secret"
+        permissions = ["Spot.SpotTrade", "Wallet.AccountTransfer"]
+        label = "bot"
+        created = "2026-01-01T00:00:00Z"
+        expires = "2030-01-01T00:00:00Z"
+        [[keys]]
+        venue = "bybit"
+        account = "a"
+        api_key = "reader"
+        secret = "reader-secret"
+        [[keys]]
+        venue = "bybit"
+        account = "a"
+        api_key = "far"
+        secret = "far-secret"
+        permissions = ["Spot.SpotTrade"]
+        ip_allowlist = ["10.1.2.3"]
+        [[keys]]
+        venue = "bybit"
+        account = "a"
+        api_key = "old"
+        secret = "old-secret"
+        permissions = ["Spot.SpotTrade"]
+        expires = "2020-01-01T00:00:00Z"
+        [[keys]]
+        venue = "bybit"
+        account = "a"
+        api_key = "payer"
+        secret = "payer-secret"
+        permissions = ["Wallet.Withdraw"]
+        master = false
+    "#;
+
+    fn state() -> VenueState {
+        let cfg = SimConfig::parse(CONFIG, "test").unwrap();
+        VenueState::from_config(Venue::Bybit, &cfg).unwrap()
+    }
+
+    fn request(key: &str, secret: &str, method: &str, target: &str, body: &str) -> SimRequest {
+        let rng = SystemRandom::new();
+        let cred = Credential {
+            api_key: key.into(),
+            secret: Some(SecretString::new(secret.into())),
+            private_key: None,
+            passphrase: None,
+        };
+        let signing = SigningKey::from_credential(Venue::Bybit, &cred, &rng).unwrap();
+        let mut http = HttpRequest::new(method, target).with_body(body);
+        let ctx = SignContext {
+            now_ms: NOW,
+            nonce: None,
+            host: "127.0.0.1",
+            rng: &rng,
+        };
+        sign(Venue::Bybit, &signing, &mut http, &ctx).unwrap();
+        SimRequest {
+            venue: Venue::Bybit,
+            http,
+            peer: "127.0.0.1".parse().unwrap(),
+            host: "127.0.0.1".into(),
+            now_ms: NOW,
+        }
+    }
+
+    fn call(
+        st: &mut VenueState,
+        key: &str,
+        method: &str,
+        target: &str,
+        body: &str,
+    ) -> (u16, Value) {
+        let secret = format!("{key}-secret");
+        let r = handle(st, &request(key, &secret, method, target, body));
+        (
+            r.status,
+            serde_json::from_str(&r.body).unwrap_or(Value::Null),
+        )
+    }
+
+    fn ret(v: &Value) -> i64 {
+        v["retCode"].as_i64().unwrap()
+    }
+
+    #[test]
+    fn key_info_comes_from_the_config_and_parses() {
+        let mut st = state();
+        let (status, v) = call(&mut st, "trader", "GET", "/v5/user/query-api", "");
+        assert_eq!((status, ret(&v)), (200, 0));
+        let r = &v["result"];
+        assert_eq!(r["permissions"]["Spot"], json!(["SpotTrade"]));
+        assert_eq!(r["permissions"]["Wallet"], json!(["AccountTransfer"]));
+        assert_eq!(r["permissions"]["ContractTrade"], json!([]));
+        assert_eq!(r["ips"], json!(["*"]));
+        assert_eq!(r["readOnly"], 0);
+        let p = parse_key_info(Venue::Bybit, &serde_json::to_vec(&v).unwrap()).unwrap();
+        assert!(p.can(Permission::SpotTrade) && p.can(Permission::Transfer));
+        assert!(!p.can(Permission::Withdraw));
+        assert_eq!(p.label.as_deref(), Some("bot"));
+        assert_eq!(p.expires.map(|t| t.year()), Some(2030));
+        assert_eq!(p.ip_restricted, Some(false));
+
+        let (_, v) = call(&mut st, "reader", "GET", "/v5/user/query-api", "");
+        assert_eq!(v["result"]["readOnly"], 1);
+        assert_eq!(v["result"]["expiredAt"], "1970-01-01T00:00:00Z");
+        let (_, v) = call(&mut st, "payer", "GET", "/v5/user/query-api", "");
+        assert_eq!(v["result"]["isMaster"], false);
+        assert_eq!(v["result"]["permissions"]["Wallet"], json!(["Withdraw"]));
+    }
+
+    #[test]
+    fn authentication_failures_use_bybit_codes() {
+        let mut st = state();
+        let wrong = request("trader", "nope", "GET", "/v5/user/query-api", "");
+        let r = handle(&mut st, &wrong);
+        assert!(r.body.contains("10004"), "{}", r.body);
+        for (key, code) in [("far", 10010), ("old", 33004), ("nobody", 10003)] {
+            let (_, v) = call(
+                &mut st,
+                key,
+                "GET",
+                "/v5/account/wallet-balance?accountType=UNIFIED",
+                "",
+            );
+            assert_eq!(ret(&v), code, "{key}");
+        }
+        let mut stale = request("trader", "trader-secret", "GET", "/v5/user/query-api", "");
+        stale.now_ms = NOW + 60_000;
+        let r = handle(&mut st, &stale);
+        assert!(r.body.contains("10002"), "{}", r.body);
+        let mut unsigned = request("trader", "trader-secret", "GET", "/v5/user/query-api", "");
+        unsigned.http.remove_header("x-bapi-sign");
+        assert!(handle(&mut st, &unsigned).body.contains("10004"));
+    }
+
+    #[test]
+    fn orders_fill_rest_and_cancel() {
+        let mut st = state();
+        let limit = r#"{"category":"spot","symbol":"BTCUSDT","side":"Buy","orderType":"Limit","qty":"0.1","price":"50000","orderLinkId":"l1"}"#;
+        let (_, v) = call(&mut st, "trader", "POST", "/v5/order/create", limit);
+        assert_eq!(ret(&v), 0, "{v}");
+        assert_eq!(v["result"]["orderLinkId"], "l1");
+        let (_, v) = call(&mut st, "trader", "POST", "/v5/order/create", limit);
+        assert_eq!(ret(&v), 170141, "duplicate orderLinkId");
+        // Quote-sized market buy: 600 USDT at 60000 buys 0.01 BTC.
+        let (_, v) = call(
+            &mut st,
+            "trader",
+            "POST",
+            "/v5/order/create",
+            r#"{"category":"spot","symbol":"BTCUSDT","side":"Buy","orderType":"Market","qty":"600"}"#,
+        );
+        assert_eq!(ret(&v), 0, "{v}");
+        let (_, v) = call(
+            &mut st,
+            "trader",
+            "POST",
+            "/v5/order/create",
+            r#"{"category":"spot","symbol":"BTCUSDT","side":"Sell","orderType":"Limit","qty":"0.1","price":"70000","timeInForce":"IOC"}"#,
+        );
+        let ioc = v["result"]["orderId"].as_str().unwrap().to_owned();
+        let (_, v) = call(
+            &mut st,
+            "trader",
+            "GET",
+            &format!("/v5/order/realtime?category=spot&orderId={ioc}"),
+            "",
+        );
+        assert_eq!(v["result"]["list"][0]["orderStatus"], "Cancelled");
+        let (_, v) = call(
+            &mut st,
+            "trader",
+            "GET",
+            "/v5/order/realtime?category=spot",
+            "",
+        );
+        let open = v["result"]["list"].as_array().unwrap();
+        assert_eq!(open.len(), 1);
+        assert_eq!(open[0]["orderLinkId"], "l1");
+        assert_eq!(open[0]["leavesQty"], "0.1");
+        let (_, v) = call(
+            &mut st,
+            "trader",
+            "GET",
+            "/v5/account/wallet-balance?accountType=UNIFIED&coin=USDT",
+            "",
+        );
+        let usdt = &v["result"]["list"][0]["coin"][0];
+        assert_eq!(
+            (usdt["walletBalance"].as_str(), usdt["locked"].as_str()),
+            (Some("9400"), Some("5000"))
+        );
+        let (_, v) = call(
+            &mut st,
+            "trader",
+            "POST",
+            "/v5/order/cancel",
+            r#"{"category":"spot","symbol":"BTCUSDT","orderLinkId":"l1"}"#,
+        );
+        assert_eq!(ret(&v), 0, "{v}");
+        let (_, v) = call(
+            &mut st,
+            "trader",
+            "POST",
+            "/v5/order/cancel",
+            r#"{"category":"spot","symbol":"BTCUSDT","orderLinkId":"l1"}"#,
+        );
+        assert_eq!(ret(&v), 170213, "already cancelled");
+        let (_, v) = call(
+            &mut st,
+            "trader",
+            "GET",
+            "/v5/execution/list?category=spot",
+            "",
+        );
+        let fills = v["result"]["list"].as_array().unwrap();
+        assert_eq!(fills.len(), 1);
+        assert_eq!(
+            (fills[0]["execQty"].as_str(), fills[0]["execPrice"].as_str()),
+            (Some("0.01"), Some("60000"))
+        );
+        let (_, v) = call(
+            &mut st,
+            "trader",
+            "GET",
+            "/v5/order/history?category=spot",
+            "",
+        );
+        assert_eq!(v["result"]["list"].as_array().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn batches_report_each_order() {
+        let mut st = state();
+        let body = r#"{"category":"spot","request":[
+            {"symbol":"BTCUSDT","side":"Buy","orderType":"Limit","qty":"0.01","price":"40000"},
+            {"symbol":"BTCUSDT","side":"Buy","orderType":"Limit","qty":"100","price":"40000"}]}"#;
+        let (_, v) = call(&mut st, "trader", "POST", "/v5/order/create-batch", body);
+        assert_eq!(ret(&v), 0, "{v}");
+        assert_eq!(v["retExtInfo"]["list"][0]["code"], 0);
+        assert_eq!(v["retExtInfo"]["list"][1]["code"], 170131);
+        assert_ne!(v["result"]["list"][0]["orderId"], "");
+        let (_, v) = call(
+            &mut st,
+            "trader",
+            "POST",
+            "/v5/order/cancel-all",
+            r#"{"category":"spot"}"#,
+        );
+        assert_eq!(v["result"]["list"].as_array().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn permissions_gate_writes() {
+        let mut st = state();
+        let order = r#"{"category":"spot","symbol":"BTCUSDT","side":"Buy","orderType":"Market","qty":"10"}"#;
+        let (_, v) = call(&mut st, "reader", "POST", "/v5/order/create", order);
+        assert_eq!(ret(&v), 10005);
+        let (_, v) = call(
+            &mut st,
+            "reader",
+            "GET",
+            "/v5/account/wallet-balance?accountType=UNIFIED",
+            "",
+        );
+        assert_eq!(ret(&v), 0, "any key reads");
+        let linear = r#"{"category":"linear","symbol":"BTCUSDT","side":"Buy","orderType":"Market","qty":"1"}"#;
+        let (_, v) = call(&mut st, "trader", "POST", "/v5/order/create", linear);
+        assert_eq!(ret(&v), 10005, "contract trading needs ContractTrade.Order");
+        let withdraw = r#"{"coin":"USDT","address":"0xabc","amount":"100","timestamp":1}"#;
+        let (_, v) = call(
+            &mut st,
+            "trader",
+            "POST",
+            "/v5/asset/withdraw/create",
+            withdraw,
+        );
+        assert_eq!(ret(&v), 10005);
+        let (_, v) = call(
+            &mut st,
+            "payer",
+            "POST",
+            "/v5/asset/withdraw/create",
+            withdraw,
+        );
+        assert_eq!(ret(&v), 0, "{v}");
+        assert_eq!(st.account("a").unwrap().withdrawals.len(), 1);
+        let (_, v) = call(
+            &mut st,
+            "payer",
+            "GET",
+            "/v5/asset/withdraw/query-record",
+            "",
+        );
+        assert_eq!(v["result"]["rows"][0]["amount"], "100");
+        let transfer = r#"{"transferId":"t1","coin":"USDT","amount":"1","fromAccountType":"UNIFIED","toAccountType":"FUND"}"#;
+        let (_, v) = call(
+            &mut st,
+            "payer",
+            "POST",
+            "/v5/asset/transfer/inter-transfer",
+            transfer,
+        );
+        assert_eq!(ret(&v), 10005);
+        let (_, v) = call(
+            &mut st,
+            "trader",
+            "POST",
+            "/v5/asset/transfer/inter-transfer",
+            transfer,
+        );
+        assert_eq!(v["result"]["status"], "SUCCESS");
+    }
+
+    #[test]
+    fn malformed_requests_get_bybit_errors_and_never_panic() {
+        let mut st = state();
+        let huge = "9".repeat(40);
+        let cases: Vec<(&str, String, String, u16, i64)> = vec![
+            ("POST", "/v5/order/create".into(), "{".into(), 200, 10001),
+            ("POST", "/v5/order/create".into(), "[1]".into(), 200, 10001),
+            ("POST", "/v5/order/create".into(), r#"{"category":"spot","category":"spot"}"#.into(), 200, 10001),
+            ("POST", "/v5/order/create".into(), r#"{"category":"spot","symbol":"BTCUSDT","side":"Buy","orderType":"Market","qty":"1","x":1}"#.into(), 200, 10001),
+            ("POST", "/v5/order/create".into(), r#"{"category":"spot","symbol":"DOGEUSDT","side":"Buy","orderType":"Market","qty":"1"}"#.into(), 200, 10001),
+            ("POST", "/v5/order/create".into(), format!(r#"{{"category":"spot","symbol":"BTCUSDT","side":"Buy","orderType":"Limit","qty":"{huge}","price":"{huge}"}}"#), 200, 10001),
+            ("POST", "/v5/order/create".into(), r#"{"category":"spot","symbol":"BTCUSDT","side":"Buy","orderType":"Limit","qty":"1000000000000","price":"1000000000000"}"#.into(), 200, 170131),
+            ("POST", "/v5/order/create".into(), r#"{"category":"spot","symbol":"BTCUSDT","side":"Buy","orderType":"Limit","qty":"0","price":"1"}"#.into(), 200, 10001),
+            ("POST", "/v5/order/create".into(), r#"{"category":"spot","symbol":"BTCUSDT","side":"Buy","orderType":"Limit","qty":"1","price":"1","timeInForce":"Never"}"#.into(), 200, 10001),
+            ("POST", "/v5/order/create".into(), r#"{"category":"spot","symbol":"BTCUSDT","side":"Buy","orderType":"Limit","qty":"0.01","price":"70000","timeInForce":"PostOnly"}"#.into(), 200, 170218),
+            ("POST", "/v5/order/create-batch".into(), r#"{"category":"spot","request":{}}"#.into(), 200, 10001),
+            ("POST", "/v5/order/cancel".into(), r#"{"category":"spot","symbol":"BTCUSDT"}"#.into(), 200, 10001),
+            ("POST", "/v5/order/cancel".into(), r#"{"category":"spot","symbol":"BTCUSDT","orderId":"abc"}"#.into(), 200, 170213),
+            ("POST", "/v5/order/cancel".into(), r#"{"category":"nope","symbol":"BTCUSDT","orderId":"1"}"#.into(), 200, 10001),
+            ("GET", "/v5/order/realtime".into(), String::new(), 200, 10001),
+            ("GET", "/v5/order/realtime?category=spot&limit=0".into(), String::new(), 200, 10001),
+            ("GET", "/v5/order/realtime?category=spot&category=spot".into(), String::new(), 200, 10001),
+            ("GET", "/v5/order/realtime?category=spot&openOnly=7".into(), String::new(), 200, 10001),
+            ("GET", "/v5/account/wallet-balance?accountType=SPOT".into(), String::new(), 200, 10001),
+            ("GET", "/v5/execution/list?category=spot&startTime=x".into(), String::new(), 200, 10001),
+            ("POST", "/v5/asset/transfer/inter-transfer".into(), r#"{"transferId":"t","coin":"USDT","amount":"1","fromAccountType":"FUND","toAccountType":"FUND"}"#.into(), 200, 10001),
+            ("POST", "/v5/asset/transfer/inter-transfer".into(), format!(r#"{{"transferId":"t","coin":"USDT","amount":"{huge}","fromAccountType":"FUND","toAccountType":"UNIFIED"}}"#), 200, 10001),
+            ("GET", "/v5/market/tickers?category=spot&symbol=NOPE".into(), String::new(), 200, 10001),
+            ("GET", "/v5/market/instruments-info?category=futures".into(), String::new(), 200, 10001),
+            ("GET", "/v5/market/instruments-info".into(), String::new(), 200, 10001),
+            ("GET", "/v5/nothing/here".into(), String::new(), 404, 10017),
+            ("POST", "/v5/user/query-api".into(), String::new(), 404, 10017),
+            ("GET", "/v5/%ff".into(), String::new(), 404, 10017),
+        ];
+        for (method, target, body, status, code) in cases {
+            let (s, v) = call(&mut st, "trader", method, &target, &body);
+            assert_eq!(
+                (s, v["retCode"].as_i64()),
+                (status, Some(code)),
+                "{method} {target} {body}"
+            );
+            assert!(v["retMsg"].is_string() && v["result"].is_object() && v["time"].is_i64());
+        }
+    }
+
+    #[test]
+    fn public_market_data() {
+        let mut st = state();
+        let r = handle(
+            &mut st,
+            &SimRequest {
+                venue: Venue::Bybit,
+                http: HttpRequest::new("GET", "/v5/market/instruments-info?category=spot"),
+                peer: "127.0.0.1".parse().unwrap(),
+                host: String::new(),
+                now_ms: NOW,
+            },
+        );
+        let v: Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(v["result"]["list"][0]["symbol"], "BTCUSDT");
+        assert_eq!(v["result"]["list"][0]["baseCoin"], "BTC");
+        let r = handle(
+            &mut st,
+            &SimRequest {
+                venue: Venue::Bybit,
+                http: HttpRequest::new("GET", "/v5/market/time"),
+                peer: "127.0.0.1".parse().unwrap(),
+                host: String::new(),
+                now_ms: NOW,
+            },
+        );
+        let v: Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(v["result"]["timeSecond"], "1800000000");
+        assert_eq!(v["time"], NOW);
+    }
+}
