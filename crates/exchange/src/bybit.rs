@@ -93,6 +93,12 @@ pub(crate) fn authenticate(
         Some(v) => parse_ms("X-BAPI-RECV-WINDOW", v)?,
         None => DEFAULT_RECV_WINDOW_MS,
     };
+    if !req.method.eq_ignore_ascii_case("GET") && !req.query.is_empty() {
+        // Bybit signs only the body of a POST: a query beside it would travel unsigned.
+        return Err(AuthError::Malformed(
+            "a query string on a POST is not covered by the signature".into(),
+        ));
+    }
     if let Some(t) = single_header(req, H_SIGN_TYPE)? {
         // 2 is HMAC-SHA256 / RSA-SHA256 as pybit and Bybit's examples send it; nothing else is known.
         if t != "2" {
@@ -585,6 +591,13 @@ pub(crate) fn parse_orders(path: &str, req: &HttpRequest) -> Result<Vec<Order>, 
     if !req.method.eq_ignore_ascii_case("POST") {
         return Ok(Vec::new());
     }
+    if !req.query.is_empty()
+        && classify(&req.method.to_ascii_uppercase(), path, req) == EndpointClass::Trade
+    {
+        return Err(OrderError::Malformed(
+            "order parameters in the query of a POST are not read".into(),
+        ));
+    }
     match path {
         "/v5/order/create" => {
             let o = body_object(req)?;
@@ -936,6 +949,8 @@ mod tests {
         not_hex.set_header("X-BAPI-SIGN", "zz");
         let mut bad_ts = get.clone();
         bad_ts.set_header("X-BAPI-TIMESTAMP", "-5");
+        let mut post_query = post.clone();
+        post_query.query = "qty=100".into();
         let mut bad_type = get.clone();
         bad_type.set_header("X-BAPI-SIGN-TYPE", "1");
         let without = |h: &str| {
@@ -1002,6 +1017,7 @@ mod tests {
             ("header twice", twice),
             ("bad timestamp", bad_ts),
             ("sign type", bad_type),
+            ("query on a POST", post_query),
         ] {
             assert!(
                 matches!(auth(&req, T1), Err(AuthError::Malformed(_))),
@@ -1338,6 +1354,14 @@ mod tests {
                 "{body}"
             );
         }
+        // A query beside an order body is refused rather than ignored.
+        let q = HttpRequest::new("POST", "/v5/order/create?qty=100").with_body(
+            r#"{"category":"spot","symbol":"BTCUSDT","side":"Buy","orderType":"Market","qty":"1"}"#,
+        );
+        assert!(matches!(
+            parse_any(Venue::Bybit, &q),
+            Err(OrderError::Malformed(_))
+        ));
         // Requests that place nothing.
         assert_eq!(
             orders("/v5/order/cancel", r#"{"category":"spot"}"#),
