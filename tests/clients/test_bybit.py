@@ -54,8 +54,10 @@ def logged(sim, since, path):
 
 @pytest.fixture(autouse=True)
 def _bybit_price(sim):
-    # Every test starts from the configured reference price, whatever ran before.
+    # Every test starts from the configured reference price and no injected faults.
     sim.set_price(VENUE, "BTCUSDT", PRICE)
+    yield
+    sim.faults(VENUE)  # all counts zero: this venue only
 
 
 # ---------------------------------------------------------------------------------------------
@@ -143,6 +145,7 @@ def test_ccxt_ip_bound_key_is_a_permission_error(sim):
     ex = ccxt_client(sim, IP_KEY, IP_SECRET)
     with pytest.raises(ccxt.PermissionDenied) as err:
         ex.fetch_balance()
+    assert type(err.value) is ccxt.PermissionDenied
     assert '"retCode":10010' in str(err.value)
 
 
@@ -265,20 +268,24 @@ def test_pybit_reads_key_permissions(sim):
 
 def test_pybit_wrong_secret_is_refused(sim):
     s = pybit_client(sim, PYBIT_KEY, "not-the-secret")
+    orders_before = len(account(sim, "bybit-pybit")["orders"])
     with pytest.raises(InvalidRequestError) as err:
         s.get_wallet_balance(accountType="UNIFIED")
+    assert type(err.value) is InvalidRequestError
     assert err.value.status_code == 10004
     with pytest.raises(InvalidRequestError) as err:
         s.place_order(category="spot", symbol="BTCUSDT", side="Buy", orderType="Market", qty="600")
     assert err.value.status_code == 10004
-    assert not [o for o in account(sim, "bybit-pybit")["orders"] if o["status"] == "new"]
+    assert len(account(sim, "bybit-pybit")["orders"]) == orders_before
 
 
 def test_pybit_ip_bound_key_is_refused(sim):
     s = pybit_client(sim, IP_KEY, IP_SECRET)
     with pytest.raises(InvalidRequestError) as err:
         s.get_api_key_information()
+    assert type(err.value) is InvalidRequestError
     assert err.value.status_code == 10010
+    assert "Unmatched IP" in err.value.message
 
 
 def test_pybit_permission_and_parameter_errors(sim):
