@@ -340,3 +340,17 @@ def test_pybit_rate_limit_fault(sim):
         s.get_wallet_balance(accountType="UNIFIED")
     assert err.value.status_code == 429
     assert pybit_balances(s)["USDT"]
+
+
+def test_outage_fault_is_exchange_not_available(sim):
+    ex = ccxt_client(sim, CCXT_KEY, CCXT_SECRET)
+    ex.load_markets()
+    sim.faults(VENUE, errors=1)
+    with pytest.raises(ccxt.ExchangeNotAvailable):
+        ex.fetch_ticker("BTC/USDT")
+    s = pybit_client(sim, PYBIT_KEY, PYBIT_SECRET)
+    sim.faults(VENUE, errors=1)
+    with pytest.raises(FailedRequestError) as err:
+        s.get_wallet_balance(accountType="UNIFIED")
+    assert err.value.status_code == 503
+    assert dec(ex.fetch_ticker("BTC/USDT")["last"]) == PRICE
