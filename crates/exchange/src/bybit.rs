@@ -1559,4 +1559,28 @@ mod tests {
         );
         assert!(r.headers.contains(&("retry-after".into(), "2".into())));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bodies_and_headers_never_panic(
+            body in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+            json_ish in "[{}\\[\\]\":,a-zA-Z0-9. ]{0,120}",
+            ts in "[0-9a-z-]{0,25}",
+            sig in "[0-9a-fA-Fz]{0,70}",
+        ) {
+            for path in ["/v5/order/create", "/v5/order/create-batch", "/v5/order/amend", "/v5/order/amend-batch"] {
+                let _ = parse_any(Venue::Bybit, &HttpRequest::new("POST", path).with_body(body.clone()));
+                let _ = parse_any(Venue::Bybit, &HttpRequest::new("POST", path).with_body(json_ish.clone()));
+            }
+            let _ = parse_key_info(&body);
+            let _ = parse_key_info(json_ish.as_bytes());
+            let req = HttpRequest::new("POST", "/v5/order/create")
+                .with_body(body)
+                .with_header("X-BAPI-API-KEY", KEY)
+                .with_header("X-BAPI-TIMESTAMP", &ts)
+                .with_header("X-BAPI-RECV-WINDOW", &ts)
+                .with_header("X-BAPI-SIGN", &sig);
+            proptest::prop_assert!(auth(&req, T1).is_err());
+        }
+    }
 }
