@@ -354,3 +354,16 @@ def test_outage_fault_is_exchange_not_available(sim):
         s.get_wallet_balance(accountType="UNIFIED")
     assert err.value.status_code == 503
     assert dec(ex.fetch_ticker("BTC/USDT")["last"]) == PRICE
+
+
+def test_ccxt_withdraw_and_history(sim):
+    ex = ccxt_client(sim, WD_KEY, WD_SECRET)
+    usdt0 = dec(ex.fetch_balance()["USDT"]["total"])
+    w = ex.withdraw("USDT", 7.25, "0x000000000000000000000000000000000000bEEF")
+    assert w["id"]
+    assert dec(ex.fetch_balance()["USDT"]["total"]) == usdt0 - Decimal("7.25")
+    mine = [x for x in ex.fetch_withdrawals("USDT") if x["id"] == w["id"]]
+    assert len(mine) == 1
+    assert dec(mine[0]["amount"]) == Decimal("7.25") and mine[0]["status"] == "ok"
+    assert mine[0]["addressTo"] == "0x000000000000000000000000000000000000bEEF"
+    assert ex.fetch_deposits("USDT") == []
