@@ -690,7 +690,10 @@ fn query_api(state: &mut VenueState, key: &SimKey, _req: &SimRequest, args: &Arg
     };
     let (expired_at, deadline_day) = match key.expires {
         Some(t) => {
-            let left_ms = t.unix_timestamp().saturating_mul(1000) - args.now;
+            let left_ms = t
+                .unix_timestamp()
+                .saturating_mul(1000)
+                .saturating_sub(args.now);
             (rfc3339(t), left_ms.div_euclid(86_400_000))
         }
         None => ("1970-01-01T00:00:00Z".to_owned(), -1),
