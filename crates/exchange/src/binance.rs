@@ -454,6 +454,8 @@ const ENDPOINTS: &[(&[&str], &str, EndpointClass)] = &[
         Read,
     ),
     (&["GET"], "/sapi/v1/account/apitradingstatus", Read),
+    (&["GET"], "/sapi/v1/margin/allpairs", Read),
+    (&["GET"], "/sapi/v1/margin/isolated/allpairs", Read),
     (&["POST"], "/sapi/v1/asset/get-funding-asset", Read),
     (&["POST"], "/sapi/v3/asset/getuserasset", Read),
     // --- USD-M futures market data
@@ -471,6 +473,10 @@ const ENDPOINTS: &[(&[&str], &str, EndpointClass)] = &[
     (&["GET"], "/fapi/v2/ticker/price", Public),
     (&["GET"], "/fapi/v1/ticker/bookticker", Public),
     (&["GET"], "/fapi/v1/openinterest", Public),
+    // --- COIN-M futures exchange information (ccxt's load_markets reads it)
+    (&["GET"], "/dapi/v1/ping", Public),
+    (&["GET"], "/dapi/v1/time", Public),
+    (&["GET"], "/dapi/v1/exchangeinfo", Public),
     // --- USD-M futures trading
     (&["POST", "PUT"], "/fapi/v1/order", Trade),
     (&["POST"], "/fapi/v1/order/test", Trade),

@@ -20,7 +20,8 @@ fn vectors() -> Value {
 }
 
 fn s<'a>(v: &'a Value, k: &str) -> &'a str {
-    v[k].as_str().unwrap_or_else(|| panic!("field `{k}` in {v}"))
+    v[k].as_str()
+        .unwrap_or_else(|| panic!("field `{k}` in {v}"))
 }
 
 fn unsigned(v: &Value) -> HttpRequest {
