@@ -203,9 +203,11 @@ impl KeyLookup for std::collections::HashMap<String, VerifyKey> {
 pub struct SigningKey {
     pub api_key: String,
     pub(crate) scheme: SigningScheme,
+    #[allow(dead_code)]
     pub(crate) passphrase: Option<SecretString>,
 }
 
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum SigningScheme {
     Hmac(SecretBytes),
     Private(PrivateKey),

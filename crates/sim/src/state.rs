@@ -299,10 +299,10 @@ impl VenueState {
         if !key.ip_ranges.is_empty() && !key.ip_ranges.iter().any(|r| r.contains(req.peer)) {
             return Err(AuthError::IpNotAllowed);
         }
-        if let Some(exp) = key.expires {
-            if exp.unix_timestamp() * 1000 <= req.now_ms {
-                return Err(AuthError::KeyExpired);
-            }
+        if let Some(exp) = key.expires
+            && exp.unix_timestamp() * 1000 <= req.now_ms
+        {
+            return Err(AuthError::KeyExpired);
         }
         if let Some(nonce) = ok.nonce {
             let last = self.last_nonce.entry(ok.api_key.clone()).or_insert(0);
