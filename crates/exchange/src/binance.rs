@@ -1584,8 +1584,7 @@ mod tests {
         );
         let six = format!(
             "[{}]",
-            vec![r#"{"symbol":"BTCUSDT","side":"BUY","type":"MARKET","quantity":"1"}"#; 6]
-                .join(",")
+            [r#"{"symbol":"BTCUSDT","side":"BUY","type":"MARKET","quantity":"1"}"#; 6].join(",")
         );
         let body = form_urlencoded::Serializer::new(String::new())
             .append_pair("batchOrders", &six)

@@ -2,6 +2,9 @@
 //! checked through the public API: `sign` must produce the published signature, and
 //! `authenticate` must accept it (and refuse it once a byte changes).
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::HashMap;
 
 use base64::Engine as _;

@@ -676,10 +676,10 @@ fn new_order(
     if kind == Kind::Limit && !p.contains("timeInForce") {
         return Err(missing("timeInForce"));
     }
-    if let Some(tif) = p.get("timeInForce") {
-        if !["GTC", "IOC", "FOK"].contains(&tif) {
-            return Err(error(400, -1115, "Invalid timeInForce."));
-        }
+    if let Some(tif) = p.get("timeInForce")
+        && !["GTC", "IOC", "FOK"].contains(&tif)
+    {
+        return Err(error(400, -1115, "Invalid timeInForce."));
     }
     if kind == Kind::Market && p.contains("price") {
         return Err(error(
