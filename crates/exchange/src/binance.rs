@@ -1049,16 +1049,18 @@ pub(crate) fn native_error(denial: &Denial) -> NativeResponse {
                 -2015,
                 with_detail("Invalid API-key, IP, or permissions for action.", m),
             ),
+            // Binance itself says -1102 (mandatory parameter) here; -1022 keeps every
+            // authentication failure an authentication error in ccxt.
             AuthError::MissingSignature => (
                 401,
-                -1102,
-                "Mandatory parameter 'signature' was not sent, was empty/null, or malformed."
+                -1022,
+                "Signature for this request is not valid. (mandatory parameter 'signature' was not sent)"
                     .to_owned(),
             ),
             AuthError::MissingTimestamp => (
                 401,
-                -1102,
-                "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed."
+                -1022,
+                "Signature for this request is not valid. (mandatory parameter 'timestamp' was not sent)"
                     .to_owned(),
             ),
             AuthError::TimestampOutsideWindow | AuthError::InvalidNonce => (

@@ -1194,3 +1194,300 @@ fn transfer_history(
         .collect();
     Ok(ok(json!({ "total": rows.len(), "rows": rows })))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+
+    use keyfence_exchange::{Credential, HttpRequest, SecretString, SignContext, SigningKey, sign};
+    use ring::rand::SystemRandom;
+
+    use super::*;
+    use crate::config::SimConfig;
+
+    const CONFIG: &str = r#"
+        [venues.binance]
+        bind = "127.0.0.1:0"
+        prices = { BTCUSDT = "60000" }
+        [[accounts]]
+        venue = "binance"
+        name = "a"
+        balances = { USDT = "1000", BTC = "1" }
+        [[keys]]
+        venue = "binance"
+        account = "a"
+        api_key = "trader"
+        secret = "trader-secret"
+        permissions = ["enableReading", "enableSpotAndMarginTrading"]
+        created = "2026-01-02T03:04:05Z"
+        expires = "2027-01-01T00:00:00Z"
+        [[keys]]
+        venue = "binance"
+        account = "a"
+        api_key = "reader"
+        secret = "reader-secret"
+        permissions = ["enableReading"]
+        [[keys]]
+        venue = "binance"
+        account = "a"
+        api_key = "far"
+        secret = "far-secret"
+        permissions = ["enableReading", "enableSpotAndMarginTrading", "enableWithdrawals"]
+        ip_allowlist = ["10.1.2.3"]
+        [[keys]]
+        venue = "binance"
+        account = "a"
+        api_key = "unrestricted-withdrawer"
+        secret = "w-secret"
+        permissions = ["enableReading", "enableWithdrawals"]
+    "#;
+    const NOW: i64 = 1_780_000_000_000;
+
+    fn state() -> VenueState {
+        let cfg = SimConfig::parse(CONFIG, "test").unwrap();
+        VenueState::from_config(Venue::Binance, &cfg).unwrap()
+    }
+
+    fn signed(api_key: &str, secret: &str, mut http: HttpRequest) -> HttpRequest {
+        let rng = SystemRandom::new();
+        let cred = Credential {
+            api_key: api_key.into(),
+            secret: Some(SecretString::new(secret.into())),
+            private_key: None,
+            passphrase: None,
+        };
+        let key = SigningKey::from_credential(Venue::Binance, &cred, &rng).unwrap();
+        let ctx = SignContext {
+            now_ms: NOW,
+            nonce: None,
+            host: "",
+            rng: &rng,
+        };
+        sign(Venue::Binance, &key, &mut http, &ctx).unwrap();
+        http
+    }
+
+    fn call(st: &mut VenueState, http: HttpRequest) -> (u16, Value) {
+        let req = SimRequest {
+            venue: Venue::Binance,
+            http,
+            peer: IpAddr::from([127, 0, 0, 1]),
+            host: "127.0.0.1:1".into(),
+            now_ms: NOW,
+        };
+        let r = handle(st, &req);
+        let v = serde_json::from_str(&r.body).unwrap();
+        (r.status, v)
+    }
+
+    fn trader(st: &mut VenueState, method: &str, target: &str) -> (u16, Value) {
+        call(
+            st,
+            signed("trader", "trader-secret", HttpRequest::new(method, target)),
+        )
+    }
+
+    #[test]
+    fn key_info_answers_from_the_config() {
+        let mut st = state();
+        let (status, v) = trader(&mut st, "GET", "/sapi/v1/account/apiRestrictions");
+        assert_eq!(status, 200);
+        assert_eq!(v["enableSpotAndMarginTrading"], true);
+        assert_eq!(v["enableWithdrawals"], false);
+        assert_eq!(v["ipRestrict"], false);
+        assert_eq!(v["createTime"], 1_767_323_045_000_i64);
+        assert_eq!(v["tradingAuthorityExpirationTime"], 1_798_761_600_000_i64);
+        let profile =
+            keyfence_exchange::parse_key_info(Venue::Binance, v.to_string().as_bytes()).unwrap();
+        assert_eq!(
+            profile.raw_permissions,
+            vec!["enableReading", "enableSpotAndMarginTrading"]
+        );
+    }
+
+    #[test]
+    fn orders_fill_rest_and_cancel() {
+        let mut st = state();
+        let (s, v) = trader(
+            &mut st,
+            "POST",
+            "/api/v3/order?symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.01",
+        );
+        assert_eq!((s, v["status"].as_str()), (200, Some("FILLED")));
+        assert_eq!(v["cummulativeQuoteQty"], "600.00000000");
+        assert_eq!(v["fills"][0]["price"], "60000.00000000");
+        let (s, v) = trader(
+            &mut st,
+            "POST",
+            "/api/v3/order?symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.01&price=30000",
+        );
+        assert_eq!((s, v["status"].as_str()), (200, Some("NEW")));
+        let id = v["orderId"].as_u64().unwrap();
+        let (_, open) = trader(&mut st, "GET", "/api/v3/openOrders?symbol=BTCUSDT");
+        assert_eq!(open.as_array().map(Vec::len), Some(1));
+        let (s, v) = trader(
+            &mut st,
+            "DELETE",
+            &format!("/api/v3/order?symbol=BTCUSDT&orderId={id}"),
+        );
+        assert_eq!((s, v["status"].as_str()), (200, Some("CANCELED")));
+        let (s, v) = trader(
+            &mut st,
+            "DELETE",
+            &format!("/api/v3/order?symbol=BTCUSDT&orderId={id}"),
+        );
+        assert_eq!((s, v["code"].as_i64()), (400, Some(-2011)));
+        let (_, acct) = trader(&mut st, "GET", "/api/v3/account");
+        let usdt = acct["balances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["asset"] == "USDT")
+            .unwrap()
+            .clone();
+        assert_eq!(usdt["free"], "400.00000000");
+        assert_eq!(usdt["locked"], "0.00000000");
+        let (_, trades) = trader(&mut st, "GET", "/api/v3/myTrades?symbol=BTCUSDT");
+        assert_eq!(trades.as_array().map(Vec::len), Some(1));
+    }
+
+    #[test]
+    fn keys_are_refused_natively() {
+        let mut st = state();
+        let order = "/api/v3/order?symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.01";
+        let cases = [
+            (
+                signed("reader", "reader-secret", HttpRequest::new("POST", order)),
+                403,
+                -1002,
+            ),
+            (
+                signed("trader", "wrong", HttpRequest::new("POST", order)),
+                401,
+                -1022,
+            ),
+            (
+                signed("far", "far-secret", HttpRequest::new("POST", order)),
+                401,
+                -2015,
+            ),
+            (
+                signed("nobody", "x", HttpRequest::new("POST", order)),
+                401,
+                -2015,
+            ),
+            (HttpRequest::new("POST", order), 401, -2014),
+            (
+                signed(
+                    "unrestricted-withdrawer",
+                    "w-secret",
+                    HttpRequest::new(
+                        "POST",
+                        "/sapi/v1/capital/withdraw/apply?coin=USDT&address=x&amount=1",
+                    ),
+                ),
+                403,
+                -1002,
+            ),
+        ];
+        for (http, status, code) in cases {
+            let target = http.target();
+            let (s, v) = call(&mut st, http);
+            assert_eq!((s, v["code"].as_i64()), (status, Some(code)), "{target}");
+        }
+        assert!(st.account("a").unwrap().withdrawals.is_empty());
+        assert!(st.account("a").unwrap().orders.is_empty());
+    }
+
+    #[test]
+    fn malformed_requests_get_native_errors_and_never_panic() {
+        let mut st = state();
+        let cases: &[(&str, &str, &[u8], u16, i64)] = &[
+            ("GET", "/api/v3/ticker/price?symbols=[nope", b"", 400, -1100),
+            ("GET", "/api/v3/ticker/price?symbol=NOPE", b"", 400, -1121),
+            (
+                "GET",
+                "/api/v3/ticker/price?symbol=BTCUSDT&symbol=BTCUSDT",
+                b"",
+                400,
+                -1101,
+            ),
+            ("GET", "/api/v3/time?x=1", b"", 400, -1104),
+            ("GET", "/api/v3/nothing", b"", 404, -1000),
+            ("GET", "/%ff", b"", 404, -1000),
+        ];
+        for (method, target, body, status, code) in cases {
+            let http = HttpRequest::new(method, target).with_body(body.to_vec());
+            let (s, v) = call(&mut st, http);
+            assert_eq!((s, v["code"].as_i64()), (*status, Some(*code)), "{target}");
+        }
+        let signed_cases: &[(&str, &str, u16, i64)] = &[
+            (
+                "POST",
+                "/api/v3/order?symbol=BTCUSDT&side=BUY&type=MARKET",
+                400,
+                -1102,
+            ),
+            (
+                "POST",
+                "/api/v3/order?symbol=BTCUSDT&side=BUY&type=MARKET&quantity=abc",
+                400,
+                -1100,
+            ),
+            (
+                "POST",
+                "/api/v3/order?symbol=BTCUSDT&side=BUY&type=MARKET&quantity=1&x=1",
+                400,
+                -1104,
+            ),
+            (
+                "POST",
+                "/api/v3/order?symbol=NOPE&side=BUY&type=MARKET&quantity=1",
+                400,
+                -1121,
+            ),
+            (
+                "POST",
+                "/api/v3/order?symbol=BTCUSDT&side=BUY&type=MARKET&quantity=99999999999999999999999999999",
+                400,
+                -1100,
+            ),
+            (
+                "POST",
+                "/api/v3/order?symbol=BTCUSDT&side=BUY&type=MARKET&quantity=100",
+                400,
+                -2010,
+            ),
+            (
+                "POST",
+                "/api/v3/order?symbol=BTCUSDT&side=BUY&type=STOP_LOSS&quantity=1",
+                400,
+                -1014,
+            ),
+            (
+                "POST",
+                "/api/v3/order?symbol=BTCUSDT&side=BUY&type=LIMIT&quantity=1&price=1",
+                400,
+                -1102,
+            ),
+            ("GET", "/api/v3/order?symbol=BTCUSDT", 400, -1102),
+            ("GET", "/api/v3/order?symbol=BTCUSDT&orderId=-1", 400, -1100),
+            (
+                "POST",
+                "/sapi/v1/asset/transfer?type=MAIN&asset=USDT&amount=1",
+                403,
+                -1002,
+            ),
+        ];
+        for (method, target, status, code) in signed_cases {
+            let (s, v) = trader(&mut st, method, target);
+            assert_eq!((s, v["code"].as_i64()), (*status, Some(*code)), "{target}");
+        }
+        // A body that is not UTF-8 is refused as a bad signature, without a panic.
+        let http = HttpRequest::new("POST", "/api/v3/order")
+            .with_header("x-mbx-apikey", "trader")
+            .with_body(vec![0xff, 0xfe, b'&']);
+        let (s, _) = call(&mut st, http);
+        assert_eq!(s, 401);
+    }
+}
