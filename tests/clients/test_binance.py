@@ -177,6 +177,21 @@ def test_ccxt_trading_flow(sim):
     assert len(deletes) == 1 and deletes[0]["status"] == 200
 
 
+def test_ccxt_ed25519_key(sim):
+    ex = make_ccxt(sim, ED25519_KEY, ED25519_PEM)
+    ex.load_markets()
+    before = balances(sim, "binance-ed")
+    assert D(str(ex.fetch_balance()["USDT"]["free"])) == before["USDT"][0]
+    seq = sim.last_seq()
+    order = ex.create_order("BTC/USDT", "market", "sell", 0.005)
+    assert order["status"] == "closed" and order["filled"] == 0.005
+    after = balances(sim, "binance-ed")
+    assert after["BTC"][0] == before["BTC"][0] - D("0.005")
+    assert after["USDT"][0] == before["USDT"][0] + D("300")
+    (post,) = logged(sim, seq, "POST", "/api/v3/order")
+    assert re.search(r"&signature=[A-Za-z0-9%]+$", post["body"]) and "%3D" in post["body"]
+
+
 def test_ccxt_wrong_secret_is_an_authentication_error(sim):
     ex = make_ccxt(sim, CCXT_KEY[0], "not-the-secret")
     seq = sim.last_seq()
