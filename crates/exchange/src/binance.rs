@@ -1729,6 +1729,29 @@ mod tests {
         assert!(r.body.contains(NO_PRIVILEGE) && r.body.contains("no-withdraw"));
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        /// Untrusted bytes never panic the parsers, and a request that is not signed with the
+        /// key never authenticates.
+        #[test]
+        fn arbitrary_requests_never_panic(
+            method in "(GET|POST|PUT|DELETE)",
+            path in "/[a-zA-Z0-9/%._;-]{0,40}",
+            query in "[a-zA-Z0-9=&%+._-]{0,80}",
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80),
+        ) {
+            let req = HttpRequest::new(&method, &path)
+                .with_header("x-mbx-apikey", SPOT_KEY)
+                .with_body(body);
+            let mut req = req;
+            req.query = query;
+            let _ = crate::classify(Venue::Binance, &req);
+            let _ = crate::parse_orders(Venue::Binance, &req);
+            let _ = crate::parse_key_info(Venue::Binance, &req.body);
+            proptest::prop_assert!(auth(&req, V1_TS).is_err());
+        }
+    }
+
     #[test]
     fn order_request_is_the_native_new_order() {
         let spec = OrderSpec {
