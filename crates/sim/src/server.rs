@@ -461,7 +461,11 @@ fn record(
         method: http.method.clone(),
         path: http.path.clone(),
         query: http.query.clone(),
-        headers: http.headers.iter().cloned().collect(),
+        headers: http
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), redact_header(k, v)))
+            .collect(),
         body: String::from_utf8_lossy(&http.body).into_owned(),
         peer: peer.to_string(),
         time_ms: now,
@@ -472,6 +476,15 @@ fn record(
         log.drain(..LOG_CAP / 10);
     }
     log.push(entry);
+}
+
+/// Header values the log must not show: a passphrase is a secret (signatures and API keys are not).
+fn redact_header(name: &str, value: &str) -> String {
+    if name.to_ascii_lowercase().contains("passphrase") {
+        "***".to_owned()
+    } else {
+        value.to_owned()
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -619,5 +632,17 @@ async fn admin_cert(State(s): State<Arc<Shared>>) -> (hyper::StatusCode, String)
     match &s.cert_pem {
         Some(p) => (hyper::StatusCode::OK, p.clone()),
         None => (hyper::StatusCode::NOT_FOUND, "no TLS listener".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_header;
+
+    #[test]
+    fn the_request_log_hides_passphrases() {
+        assert_eq!(redact_header("ok-access-passphrase", "Secret1!"), "***");
+        assert_eq!(redact_header("OK-ACCESS-PASSPHRASE", "Secret1!"), "***");
+        assert_eq!(redact_header("ok-access-key", "public"), "public");
     }
 }

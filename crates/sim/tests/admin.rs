@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used)] // test code: a failed set-up should fail the test loudly
+
 //! The simulator's admin interface: fault injection, the request log, the body limit, shutdown.
 
 use std::time::{Duration, Instant};
