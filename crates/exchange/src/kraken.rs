@@ -443,11 +443,11 @@ fn read_order(f: &dyn Fields, pair: Option<&str>) -> Result<Vec<Order>, OrderErr
     let side = side(&required(f, "type")?)?;
     let ordertype = required(f, "ordertype")?.to_ascii_lowercase();
     let volume = positive_decimal("volume", &required(f, "volume")?)?;
-    if let Some(lev) = f.field("leverage")? {
-        if !lev.eq_ignore_ascii_case("none") {
-            // Margin orders borrow; the order model has no place for that, so refuse.
-            return Err(invalid("leverage", &lev));
-        }
+    // Margin orders borrow; the order model has no place for that, so refuse them.
+    if let Some(lev) = f.field("leverage")?
+        && !lev.eq_ignore_ascii_case("none")
+    {
+        return Err(invalid("leverage", &lev));
     }
     let oflags = f.field("oflags")?.unwrap_or_default();
     let viqc = oflags.split(',').any(|flag| flag.trim() == "viqc");

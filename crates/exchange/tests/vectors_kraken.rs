@@ -2,6 +2,9 @@
 //! `test_data/kraken/SOURCES.md`), checked through the public API: `sign` must produce the
 //! published `API-Sign`, and `authenticate` must accept it and refuse any change.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::HashMap;
 
 use keyfence_exchange::{
@@ -22,10 +25,7 @@ struct Vector {
 }
 
 fn vectors() -> Vec<Vector> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/test_data/kraken/vectors.json"
-    );
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/test_data/kraken/vectors.json");
     let text = std::fs::read_to_string(path).unwrap();
     let v: Value = serde_json::from_str(&text).unwrap();
     let s = |x: &Value, k: &str| x[k].as_str().unwrap().to_owned();
@@ -89,7 +89,12 @@ fn sign_produces_the_published_signatures() {
             };
             sign(Venue::Kraken, &key(&v.secret), &mut req, &sc).unwrap();
             assert_eq!(req.body_str().unwrap(), v.encoded_body, "{}", v.id);
-            assert_eq!(req.header("api-sign"), Some(v.api_sign.as_str()), "{}", v.id);
+            assert_eq!(
+                req.header("api-sign"),
+                Some(v.api_sign.as_str()),
+                "{}",
+                v.id
+            );
             assert_eq!(req.header("api-key"), Some("vector-key"), "{}", v.id);
         }
     }

@@ -155,8 +155,14 @@ fn secs(ms: i64) -> f64 {
 const ALPHABET: &[u8; 32] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 const SCRAMBLE: u64 = 0x9E37_79B9_7F4A_7C15;
 
+/// 16 check bits derived from the id fill the top of the 80 bits the 16 characters carry.
+fn check_bits(x: u64) -> u128 {
+    u128::from(x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 48)
+}
+
 fn encode_id(prefix: char, id: u64) -> String {
-    let mut v = u128::from(id ^ SCRAMBLE);
+    let x = id ^ SCRAMBLE;
+    let mut v = (check_bits(x) << 64) | u128::from(x);
     let mut chars = [b'A'; 16];
     for c in chars.iter_mut().rev() {
         *c = ALPHABET[(v % 32) as usize];
@@ -177,7 +183,8 @@ fn decode_id(prefix: char, txid: &str) -> Option<u64> {
         let digit = ALPHABET.iter().position(|a| *a == c.to_ascii_uppercase())?;
         v = v * 32 + digit as u128;
     }
-    u64::try_from(v).ok().map(|x| x ^ SCRAMBLE)
+    let x = u64::try_from(v & u128::from(u64::MAX)).ok()?;
+    (v >> 64 == check_bits(x)).then_some(x ^ SCRAMBLE)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -209,7 +216,10 @@ impl Args {
     fn read(req: &SimRequest, from_query: bool) -> Result<Args, NativeResponse> {
         let bad = |_| deny(req, DenialKind::BadRequest);
         let http = &req.http;
-        let ct = http.header("content-type").unwrap_or("").to_ascii_lowercase();
+        let ct = http
+            .header("content-type")
+            .unwrap_or("")
+            .to_ascii_lowercase();
         if !from_query && ct.contains("json") {
             return match parse_json_strict(&http.body).map_err(bad)? {
                 Value::Object(m) => Ok(Args(m.into_iter().collect())),
@@ -945,14 +955,18 @@ fn add_order(state: &mut VenueState, req: &SimRequest, key: &SimKey, args: &Args
 fn add_order_batch(state: &mut VenueState, req: &SimRequest, key: &SimKey, args: &Args) -> Answer {
     let orders = keyfence_exchange::parse_orders(Venue::Kraken, &req.http)
         .map_err(|_| deny(req, DenialKind::BadRequest))?;
-    let count = args.0.get("orders").and_then(Value::as_array).map_or(0, Vec::len);
+    let count = args
+        .0
+        .get("orders")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
     if orders.len() != count || orders.len() > 15 {
         return Err(deny(req, DenialKind::BadRequest));
     }
-    if let Some(o) = orders.first() {
-        if find_pair(state, &o.symbol).is_none() {
-            return Err(deny(req, DenialKind::UnknownSymbol));
-        }
+    if let Some(o) = orders.first()
+        && find_pair(state, &o.symbol).is_none()
+    {
+        return Err(deny(req, DenialKind::UnknownSymbol));
     }
     let validate = args.flag("validate");
     let mut out = Vec::new();
@@ -960,12 +974,11 @@ fn add_order_batch(state: &mut VenueState, req: &SimRequest, key: &SimKey, args:
         match place(state, req, key, o, validate) {
             Ok(v) => {
                 let mut entry = v;
-                if let Some(obj) = entry.as_object_mut() {
-                    if let Some(Value::Array(t)) = obj.remove("txid") {
-                        if let Some(first) = t.into_iter().next() {
-                            obj.insert("txid".into(), first);
-                        }
-                    }
+                if let Some(obj) = entry.as_object_mut()
+                    && let Some(Value::Array(t)) = obj.remove("txid")
+                    && let Some(first) = t.into_iter().next()
+                {
+                    obj.insert("txid".into(), first);
                 }
                 out.push(entry);
             }
@@ -1122,7 +1135,11 @@ fn positive_amount(req: &SimRequest, args: &Args, name: &str) -> Result<Decimal,
         .ok_or_else(|| deny(req, DenialKind::BadRequest))
 }
 
-fn required_asset(state: &VenueState, req: &SimRequest, args: &Args) -> Result<String, NativeResponse> {
+fn required_asset(
+    state: &VenueState,
+    req: &SimRequest,
+    args: &Args,
+) -> Result<String, NativeResponse> {
     let name = args
         .str("asset")
         .ok_or_else(|| deny(req, DenialKind::BadRequest))?;
@@ -1226,7 +1243,9 @@ fn wallet_transfer(state: &mut VenueState, req: &SimRequest, key: &SimKey, args:
     let from = args
         .str("from")
         .ok_or_else(|| deny(req, DenialKind::BadRequest))?;
-    let to = args.str("to").ok_or_else(|| deny(req, DenialKind::BadRequest))?;
+    let to = args
+        .str("to")
+        .ok_or_else(|| deny(req, DenialKind::BadRequest))?;
     let amount = positive_amount(req, args, "amount")?;
     let t = state
         .transfer(&key.account, &asset, amount, &from, &to, req.now_ms)
