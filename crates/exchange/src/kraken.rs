@@ -73,12 +73,20 @@ fn json_scalar(v: &Value) -> Option<String> {
 fn body_nonce(req: &HttpRequest) -> Result<String, AuthError> {
     match body_format(req).map_err(AuthError::Malformed)? {
         BodyFormat::Form => {
-            let params = Params::parse_bytes(&req.body)
-                .map_err(|e| AuthError::Malformed(format!("body: {e}")))?;
-            params
-                .get("nonce")
-                .map(str::to_owned)
-                .ok_or(AuthError::MissingTimestamp)
+            // Only the nonce must be unambiguous here; other repeated parameters are refused
+            // as bad arguments by whoever reads them.
+            let text = std::str::from_utf8(&req.body)
+                .map_err(|_| AuthError::Malformed("the body is not UTF-8".into()))?;
+            let mut nonces = form_urlencoded::parse(text.as_bytes())
+                .filter(|(k, _)| k == "nonce")
+                .map(|(_, v)| v.into_owned());
+            let nonce = nonces.next().ok_or(AuthError::MissingTimestamp)?;
+            if nonces.next().is_some() {
+                return Err(AuthError::Malformed(
+                    "`nonce` is sent more than once".into(),
+                ));
+            }
+            Ok(nonce)
         }
         BodyFormat::Json => {
             let v = parse_json_strict(&req.body)
@@ -938,6 +946,8 @@ mod tests {
         two_keys.headers.push(("api-key".into(), "the-key".into()));
         let mut with_query = good.clone();
         with_query.query = "nonce=10".into();
+        let mut two_nonces = good.clone();
+        two_nonces.body = b"nonce=10&nonce=11".to_vec();
         let mut json_disguised = good.clone();
         json_disguised.body = br#"{"nonce":"10"}"#.to_vec();
         let cases: Vec<(&str, HttpRequest, AuthError)> = vec![
@@ -960,6 +970,7 @@ mod tests {
         for (name, req) in [
             ("api key twice", two_keys),
             ("query string", with_query),
+            ("nonce twice", two_nonces),
             ("json body with form content type", json_disguised),
         ] {
             assert!(

@@ -1256,6 +1256,343 @@ fn wallet_transfer(state: &mut VenueState, req: &SimRequest, key: &SimKey, args:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::SimConfig;
+    use keyfence_exchange::{Credential, HttpRequest, SecretString, SignContext, SigningKey, sign};
+    use ring::rand::SystemRandom;
+
+    const SECRET: &str = "a2V5ZmVuY2UtZGVtby1rcmFrZW4tc2VjcmV0LXZhbHVlLTAxMjM0NTY3ODk=";
+
+    fn state() -> VenueState {
+        let toml = format!(
+            r#"
+            [venues.kraken]
+            bind = "127.0.0.1:0"
+            prices = {{ XBTUSD = "60000", ETHUSD = "3000" }}
+            [[accounts]]
+            venue = "kraken"
+            name = "a"
+            balances = {{ ZUSD = "10000", XXBT = "1" }}
+            [[keys]]
+            venue = "kraken"
+            account = "a"
+            api_key = "k"
+            secret = "{SECRET}"
+            permissions = ["query-funds", "query-open-trades", "query-closed-trades", "modify-trades", "close-trades"]
+            "#
+        );
+        let cfg = SimConfig::parse(&toml, "test").unwrap();
+        VenueState::from_config(Venue::Kraken, &cfg).unwrap()
+    }
+
+    fn request(http: HttpRequest, now_ms: i64) -> SimRequest {
+        SimRequest {
+            venue: Venue::Kraken,
+            http,
+            peer: "127.0.0.1".parse().unwrap(),
+            host: "127.0.0.1:1".into(),
+            now_ms,
+        }
+    }
+
+    fn signed(path: &str, ct: &str, body: &str, nonce: u64) -> SimRequest {
+        let rng = SystemRandom::new();
+        let cred = Credential {
+            api_key: "k".into(),
+            secret: Some(SecretString::new(SECRET.into())),
+            private_key: None,
+            passphrase: None,
+        };
+        let key = SigningKey::from_credential(Venue::Kraken, &cred, &rng).unwrap();
+        let mut http = HttpRequest::new("POST", path)
+            .with_header("content-type", ct)
+            .with_body(body);
+        let ctx = SignContext {
+            now_ms: 0,
+            nonce: Some(nonce),
+            host: "h",
+            rng: &rng,
+        };
+        sign(Venue::Kraken, &key, &mut http, &ctx).unwrap();
+        request(http, 1_800_000_000_000)
+    }
+
+    const FORM: &str = "application/x-www-form-urlencoded";
+
+    /// Sign a body as is (`sign` itself refuses a repeated parameter).
+    fn signed_raw(path: &str, body: &str, nonce: u64) -> SimRequest {
+        use base64::Engine as _;
+        use keyfence_exchange::crypto::{hmac_sha512, sha256};
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let mut msg = path.as_bytes().to_vec();
+        msg.extend_from_slice(&sha256(format!("{nonce}{body}").as_bytes()));
+        let tag = hmac_sha512(&b64.decode(SECRET).unwrap(), &msg);
+        let http = HttpRequest::new("POST", path)
+            .with_header("content-type", FORM)
+            .with_header("api-key", "k")
+            .with_header("api-sign", &b64.encode(tag))
+            .with_body(body);
+        request(http, 1_800_000_000_000)
+    }
+
+    fn call(st: &mut VenueState, req: &SimRequest) -> (u16, Value) {
+        let r = handle(st, req);
+        (r.status, serde_json::from_str(&r.body).unwrap())
+    }
+
+    #[test]
+    fn malformed_requests_get_kraken_errors() {
+        let mut st = state();
+        let cases: Vec<(SimRequest, u16, &str)> = vec![
+            (
+                signed(
+                    "/0/private/AddOrder",
+                    FORM,
+                    "ordertype=market&type=buy&pair=XBTUSD",
+                    1,
+                ),
+                200,
+                "EGeneral:Invalid arguments",
+            ),
+            (
+                signed_raw(
+                    "/0/private/AddOrder",
+                    "nonce=2&ordertype=market&type=buy&volume=1&volume=2&pair=XBTUSD",
+                    2,
+                ),
+                200,
+                "EGeneral:Invalid arguments",
+            ),
+            (
+                signed("/0/private/Balance", FORM, "bogus=1", 3),
+                200,
+                "EGeneral:Invalid arguments",
+            ),
+            (
+                signed(
+                    "/0/private/AddOrder",
+                    FORM,
+                    "ordertype=market&type=buy&volume=1&pair=DOGEUSD",
+                    4,
+                ),
+                200,
+                "EQuery:Unknown asset pair",
+            ),
+            (
+                signed(
+                    "/0/private/AddOrder",
+                    FORM,
+                    "ordertype=market&type=buy&volume=100&pair=XBTUSD",
+                    5,
+                ),
+                200,
+                "EOrder:Insufficient funds",
+            ),
+            (
+                signed(
+                    "/0/private/AddOrder",
+                    FORM,
+                    "ordertype=stop-loss&type=buy&volume=1&price=1&pair=XBTUSD",
+                    6,
+                ),
+                200,
+                "EGeneral:Invalid arguments",
+            ),
+            (
+                signed("/0/private/Withdraw", FORM, "asset=XBT&key=x&amount=1", 7),
+                200,
+                "EGeneral:Permission denied",
+            ),
+            (
+                signed(
+                    "/0/private/CancelOrder",
+                    FORM,
+                    "txid=OAAAAA-AAAAA-AAAAAA",
+                    8,
+                ),
+                200,
+                "EOrder:Unknown order",
+            ),
+            (
+                signed("/0/private/QueryOrders", FORM, "", 9),
+                200,
+                "EGeneral:Invalid arguments",
+            ),
+            (
+                signed("/0/private/Balance", FORM, "", 9),
+                200,
+                "EAPI:Invalid nonce",
+            ),
+            (
+                signed("/0/private/NoSuchThing", FORM, "", 10),
+                404,
+                "EGeneral:Unknown method",
+            ),
+            (
+                signed(
+                    "/0/private/AddOrderBatch",
+                    "application/json",
+                    r#"{"pair":"XBTUSD","orders":[{"ordertype":"market"}]}"#,
+                    11,
+                ),
+                200,
+                "EGeneral:Invalid arguments",
+            ),
+            (
+                request(HttpRequest::new("GET", "/0/private/Balance"), 0),
+                404,
+                "EGeneral:Unknown method",
+            ),
+            (
+                request(
+                    HttpRequest::new("POST", "/0/private/Balance").with_body("nonce=1"),
+                    0,
+                ),
+                200,
+                "EAPI:Invalid key",
+            ),
+            (
+                request(
+                    HttpRequest::new("POST", "/0/private/Balance")
+                        .with_header("content-type", "application/json")
+                        .with_body(&b"{\"nonce\":"[..]),
+                    0,
+                ),
+                200,
+                "EAPI:Invalid key",
+            ),
+            (
+                request(
+                    HttpRequest::new("POST", "/0/private/Balance").with_body(vec![0xff, 0xfe]),
+                    0,
+                ),
+                200,
+                "EAPI:Invalid key",
+            ),
+            (
+                request(HttpRequest::new("GET", "/0/public/Ticker?pair=NOPE"), 0),
+                200,
+                "EQuery:Unknown asset pair",
+            ),
+            (
+                request(
+                    HttpRequest::new("GET", "/0/public/Ticker?pair=XBTUSD&pair=ETHUSD"),
+                    0,
+                ),
+                200,
+                "EGeneral:Invalid arguments",
+            ),
+            (
+                request(HttpRequest::new("GET", "/0/public/Nope"), 0),
+                404,
+                "EGeneral:Unknown method",
+            ),
+            (
+                request(HttpRequest::new("GET", "/%ff/x"), 0),
+                404,
+                "EGeneral:Unknown method",
+            ),
+        ];
+        for (i, (req, status, code)) in cases.iter().enumerate() {
+            let (s, v) = call(&mut st, req);
+            assert_eq!(
+                (s, v["error"][0].as_str()),
+                (*status, Some(*code)),
+                "case {i}: {v}"
+            );
+            assert!(v.get("result").is_none(), "case {i}");
+        }
+        // Nothing was placed by any of them.
+        assert!(st.account("a").unwrap().orders.is_empty());
+    }
+
+    #[test]
+    fn orders_rest_fill_and_cancel() {
+        let mut st = state();
+        let (_, v) = call(
+            &mut st,
+            &signed(
+                "/0/private/AddOrder",
+                FORM,
+                "ordertype=limit&type=sell&volume=0.5&pair=XBTUSD&price=70000",
+                1,
+            ),
+        );
+        let txid = v["result"]["txid"][0].as_str().unwrap().to_owned();
+        assert_eq!(
+            v["result"]["descr"]["order"],
+            "sell 0.50000000 XBTUSD @ limit 70000"
+        );
+        let (_, v) = call(&mut st, &signed("/0/private/OpenOrders", FORM, "", 2));
+        assert_eq!(v["result"]["open"][&txid]["status"], "open");
+        let (_, v) = call(&mut st, &signed("/0/private/BalanceEx", FORM, "", 3));
+        assert_eq!(
+            v["result"]["XXBT"],
+            json!({"balance": "1.0000000000", "hold_trade": "0.5000000000"})
+        );
+        st.set_price("XBTUSD", Decimal::from(71_000), 0).unwrap();
+        let (_, v) = call(
+            &mut st,
+            &signed(
+                "/0/private/QueryOrders",
+                FORM,
+                &format!("txid={txid}&trades=true"),
+                4,
+            ),
+        );
+        assert_eq!(v["result"][&txid]["status"], "closed");
+        assert_eq!(
+            v["result"][&txid]["trades"].as_array().map(Vec::len),
+            Some(1)
+        );
+        let (_, v) = call(&mut st, &signed("/0/private/Balance", FORM, "", 5));
+        assert_eq!(v["result"]["ZUSD"], "45000.0000");
+        // A crossing limit buy fills at once; validate places nothing.
+        let (_, v) = call(
+            &mut st,
+            &signed(
+                "/0/private/AddOrder",
+                FORM,
+                "ordertype=limit&type=buy&volume=0.1&pair=XXBTZUSD&price=80000&validate=true",
+                6,
+            ),
+        );
+        assert!(v["result"].get("txid").is_none());
+        let (_, v) = call(
+            &mut st,
+            &signed(
+                "/0/private/AddOrder",
+                FORM,
+                "ordertype=limit&type=buy&volume=0.1&pair=XXBTZUSD&price=80000&userref=7",
+                7,
+            ),
+        );
+        assert!(v["result"]["txid"][0].is_string());
+        let (_, v) = call(
+            &mut st,
+            &signed("/0/private/ClosedOrders", FORM, "userref=7", 8),
+        );
+        assert_eq!(v["result"]["count"], 1);
+        let (_, v) = call(&mut st, &signed("/0/private/TradesHistory", FORM, "", 9));
+        assert_eq!(v["result"]["count"], 2);
+        let (_, v) = call(
+            &mut st,
+            &signed(
+                "/0/private/AddOrder",
+                FORM,
+                "ordertype=limit&type=buy&volume=0.1&pair=XBTUSD&price=1000&userref=9",
+                10,
+            ),
+        );
+        assert!(v["error"].as_array().unwrap().is_empty());
+        let (_, v) = call(
+            &mut st,
+            &signed("/0/private/CancelOrder", FORM, "txid=9", 11),
+        );
+        assert_eq!(v["result"]["count"], 1);
+        let (_, v) = call(&mut st, &signed("/0/private/GetApiKeyInfo", FORM, "", 12));
+        assert_eq!(v["result"]["nonce"], "12");
+        assert_eq!(v["result"]["permissions"].as_array().map(Vec::len), Some(5));
+    }
 
     #[test]
     fn symbols_split_into_kraken_asset_names() {
