@@ -245,6 +245,27 @@ def test_ccxt_withdraw_moves_funds_out(sim):
         ccxt_client(sim).withdraw("BTC", 0.01, None, {"key": "x"})
 
 
+def test_ccxt_sees_kraken_nonce_rules(sim):
+    # The SDK's nonces (1e-8 s) are far above ccxt's (ms): after the SDK used the key, ccxt's
+    # nonce is "not larger than the last one", as on Kraken.
+    sdk(User, sim, SDK_KEY, SDK_SECRET).get_balances()
+    seq = sim.last_seq()
+    with pytest.raises(ccxt.InvalidNonce):
+        ccxt_client(sim, SDK_KEY, SDK_SECRET).fetch_balance()
+    assert only_request(sim, seq, "BalanceEx")["status"] == 200
+    # The refused nonce was not recorded: the SDK goes on working.
+    assert sdk(User, sim, SDK_KEY, SDK_SECRET).get_balances()["ZUSD"]["balance"]
+
+
+def test_ccxt_rate_limit_fault(sim):
+    ex = ccxt_client(sim)
+    ex.load_markets()
+    sim.faults(VENUE, rate_limits=1, retry_after_s=2)
+    with pytest.raises(ccxt.DDoSProtection):
+        ex.fetch_ticker("BTC/USD")
+    assert ex.fetch_ticker("BTC/USD")["last"] == 60000.0
+
+
 # ---------------------------------------------------------------------------------------------
 # python-kraken-sdk
 
