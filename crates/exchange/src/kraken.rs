@@ -401,8 +401,14 @@ fn positive_decimal(name: &str, value: &str) -> Result<Decimal, OrderError> {
     value
         .parse::<Decimal>()
         .ok()
-        .filter(|d| *d > Decimal::ZERO)
+        .filter(|d| *d > Decimal::ZERO && *d <= max_amount())
         .ok_or_else(|| invalid(name, value))
+}
+
+/// 1e14: far above any real Kraken volume or price, and low enough that the product of two
+/// such values (a notional) cannot overflow a `Decimal`.
+fn max_amount() -> Decimal {
+    Decimal::from(100_000_000_000_000_u64)
 }
 
 fn side(value: &str) -> Result<Side, OrderError> {
@@ -1205,6 +1211,10 @@ mod tests {
             (
                 "ordertype=market&type=buy&volume=0&pair=XBTUSD",
                 invalid("volume", "0"),
+            ),
+            (
+                "ordertype=market&type=buy&volume=100000000000001&pair=XBTUSD",
+                invalid("volume", "100000000000001"),
             ),
             (
                 "ordertype=market&type=buy&volume=1&pair=XBTUSD&leverage=5",

@@ -140,10 +140,19 @@ fn pair_decimals(price: Decimal) -> u32 {
 
 /// `d` with exactly `dp` decimals, as Kraken prints amounts.
 fn fixed(d: Decimal, dp: u32) -> String {
-    let mut r = d.round_dp(dp);
-    r.rescale(dp);
-    r.to_string()
+    // Padded by hand: `Decimal`'s precision formatting panics on very long numbers.
+    let s = d.round_dp(dp).to_string();
+    let (int, frac) = s.split_once('.').unwrap_or((s.as_str(), ""));
+    if dp == 0 {
+        int.to_owned()
+    } else {
+        format!("{int}.{frac:0<width$}", width = dp as usize)
+    }
 }
+
+/// Quantities and prices above this are refused before they reach the ledger, so that no
+/// product of two of them can overflow a `Decimal`.
+const MAX_AMOUNT: Decimal = Decimal::from_parts(0xD4A5_1000, 0xE8, 0, false, 0); // 1e12
 
 fn secs(ms: i64) -> f64 {
     ms as f64 / 1000.0
@@ -730,14 +739,17 @@ fn trade_balance(state: &mut VenueState, req: &SimRequest, key: &SimKey, args: &
             continue;
         }
         for m in state.markets.values() {
-            if m.base == *asset && m.quote == target {
-                total += amount * m.price;
-                break;
-            }
-            if m.quote == *asset && m.base == target && m.price > Decimal::ZERO {
-                total += amount / m.price;
-                break;
-            }
+            let value = if m.base == *asset && m.quote == target {
+                amount.checked_mul(m.price)
+            } else if m.quote == *asset && m.base == target {
+                amount.checked_div(m.price)
+            } else {
+                continue;
+            };
+            total = value
+                .and_then(|v| total.checked_add(v))
+                .unwrap_or(Decimal::MAX);
+            break;
         }
     }
     let t = fixed(total, 4);
@@ -916,6 +928,9 @@ fn place(
         .quantity
         .or(order.quote_quantity)
         .unwrap_or(Decimal::ZERO);
+    if volume > MAX_AMOUNT || order.price.is_some_and(|p| p > MAX_AMOUNT) {
+        return Err(deny(req, DenialKind::BadRequest));
+    }
     let descr = describe(order.side, volume, &altname(&market), kind, order.price);
     if validate {
         return Ok(json!({ "descr": { "order": descr } }));
@@ -1501,6 +1516,16 @@ mod tests {
             );
             assert!(v.get("result").is_none(), "case {i}");
         }
+        let (_, v) = call(
+            &mut st,
+            &signed(
+                "/0/private/AddOrder",
+                FORM,
+                "ordertype=limit&type=buy&volume=9999999999999999999999999&pair=XBTUSD&price=60000",
+                20,
+            ),
+        );
+        assert_eq!(v["error"][0], "EGeneral:Invalid arguments");
         // Nothing was placed by any of them.
         assert!(st.account("a").unwrap().orders.is_empty());
     }
@@ -1646,5 +1671,9 @@ mod tests {
     fn amounts_are_printed_with_fixed_decimals() {
         assert_eq!(fixed(Decimal::new(15, 1), 4), "1.5000");
         assert_eq!(fixed(Decimal::new(123_456, 5), 2), "1.23");
+        assert_eq!(fixed(Decimal::MAX, 10).len(), 29 + 11);
+        assert_eq!(fixed(Decimal::new(-25, 1), 3), "-2.500");
+        assert_eq!(fixed(Decimal::new(7, 0), 0), "7");
+        assert_eq!(MAX_AMOUNT, Decimal::from(1_000_000_000_000_u64));
     }
 }
