@@ -1501,6 +1501,27 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_signed_form_verifies_and_any_change_does_not(
+            params in proptest::collection::btree_map("[a-z_]{1,8}", "[ -~]{0,12}", 0..6),
+            nonce in 1_u64..u64::MAX,
+            flip in 0_usize..200,
+        ) {
+            let mut body = form_urlencoded::Serializer::new(String::new());
+            for (k, v) in params.iter().filter(|(k, _)| k.as_str() != "nonce") {
+                body.append_pair(k, v);
+            }
+            let req = signed("/0/private/AddOrder", &body.finish(), nonce);
+            let ok = authenticate(&req, &ctx(), &keys()).unwrap();
+            proptest::prop_assert_eq!(ok.nonce, Some(nonce));
+            let mut changed = req.clone();
+            let i = flip % changed.body.len();
+            changed.body[i] ^= 0x01;
+            proptest::prop_assert!(authenticate(&changed, &ctx(), &keys()).is_err());
+        }
+    }
+
     #[test]
     fn signing_keys_do_not_show_the_secret() {
         let k = signing_key(SECRET);
