@@ -169,8 +169,20 @@ fn check_bits(x: u64) -> u128 {
     u128::from(x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 48)
 }
 
+/// An odd multiplier spreads consecutive ids over all the characters; it is invertible mod 2^64.
+const SPREAD: u64 = 0xBF58_476D_1CE4_E5B9;
+
+fn spread_inverse() -> u64 {
+    // Newton's iteration for the inverse of an odd number modulo 2^64.
+    let mut inv = SPREAD;
+    for _ in 0..6 {
+        inv = inv.wrapping_mul(2_u64.wrapping_sub(SPREAD.wrapping_mul(inv)));
+    }
+    inv
+}
+
 fn encode_id(prefix: char, id: u64) -> String {
-    let x = id ^ SCRAMBLE;
+    let x = (id ^ SCRAMBLE).wrapping_mul(SPREAD);
     let mut v = (check_bits(x) << 64) | u128::from(x);
     let mut chars = [b'A'; 16];
     for c in chars.iter_mut().rev() {
@@ -193,7 +205,7 @@ fn decode_id(prefix: char, txid: &str) -> Option<u64> {
         v = v * 32 + digit as u128;
     }
     let x = u64::try_from(v & u128::from(u64::MAX)).ok()?;
-    (v >> 64 == check_bits(x)).then_some(x ^ SCRAMBLE)
+    (v >> 64 == check_bits(x)).then(|| x.wrapping_mul(spread_inverse()) ^ SCRAMBLE)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1664,6 +1676,9 @@ mod tests {
             assert_eq!(decode_id('T', &t), None);
         }
         assert_eq!(decode_id('O', "OU22CG-KLAF2-FWUDD"), None);
+        let (a, b) = (encode_id('O', 1001), encode_id('O', 1002));
+        let same = a.bytes().zip(b.bytes()).filter(|(x, y)| x == y).count();
+        assert!(same < 10, "{a} {b}");
         assert_eq!(decode_id('O', "garbage"), None);
     }
 
