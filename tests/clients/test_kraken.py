@@ -176,6 +176,29 @@ def test_ccxt_trades_end_to_end(sim):
     assert len(private_requests(sim, seq, "CancelOrder")) == 2
 
 
+def test_ccxt_batch_and_closed_orders(sim):
+    ex = ccxt_client(sim)
+    ex.load_markets()
+    seq = sim.last_seq()
+    placed = ex.create_orders(
+        [
+            {"symbol": "BTC/USD", "type": "limit", "side": "buy", "amount": 0.01, "price": 20000},
+            {"symbol": "BTC/USD", "type": "limit", "side": "sell", "amount": 0.01, "price": 90000},
+        ]
+    )
+    ids = [o["id"] for o in placed]
+    assert len(ids) == 2 and all(i.startswith("O") for i in ids)
+    (batch,) = private_requests(sim, seq, "AddOrderBatch")
+    body = json.loads(batch["body"])
+    assert body["pair"] == "XXBTZUSD" and len(body["orders"]) == 2
+    open_ids = {o["id"]: o for o in ex.fetch_open_orders("BTC/USD")}
+    assert open_ids[ids[0]]["side"] == "buy" and open_ids[ids[1]]["side"] == "sell"
+    for i in ids:
+        ex.cancel_order(i)
+    closed = {o["id"]: o for o in ex.fetch_closed_orders("BTC/USD")}
+    assert all(closed[i]["status"] == "canceled" for i in ids)
+
+
 def test_ccxt_reads_key_permissions(sim):
     ex = ccxt_client(sim)
     info = ex.privatePostGetApiKeyInfo()
