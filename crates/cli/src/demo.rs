@@ -139,6 +139,30 @@ async fn send(
     Ok((status, body))
 }
 
+/// The last trade of the demo account, as the simulator's ledger records it (quantity, price).
+async fn last_fill(
+    client: &reqwest::Client,
+    admin: &str,
+    venue: Venue,
+) -> anyhow::Result<Option<(String, String)>> {
+    let state: serde_json::Value = client
+        .get(format!("http://{admin}/admin/state?venue={venue}"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let trade = state["accounts"]["demo"]["trades"]
+        .as_array()
+        .and_then(|t| t.last())
+        .map(|t| {
+            (
+                t["quantity"].as_str().unwrap_or("?").to_owned(),
+                t["price"].as_str().unwrap_or("?").to_owned(),
+            )
+        });
+    Ok(trade)
+}
+
 fn short(s: &str) -> String {
     let one_line: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
     if one_line.chars().count() > 110 {
@@ -228,7 +252,14 @@ pub async fn run() -> anyhow::Result<()> {
         )
         .await?;
         println!("  market buy 0.01 {symbol:<8} -> {status} {}", short(&body));
-        let filled = status == 200;
+        let fill = last_fill(&client, &sim.admin.to_string(), venue).await?;
+        let filled = status == 200 && fill.is_some();
+        match fill {
+            Some((qty, price)) => {
+                println!("  simulator ledger         -> filled {qty} {symbol} at {price}")
+            }
+            None => println!("  simulator ledger         -> no fill recorded"),
+        }
         if !(ok && refused && filled) {
             failures += 1;
         }

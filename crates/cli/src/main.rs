@@ -76,15 +76,23 @@ async fn run_sim(path: PathBuf) -> anyhow::Result<()> {
         .context("cannot start the simulator")?;
     for venue in sim.venues.keys() {
         if let Some(url) = sim.base_url(*venue) {
-            println!("{venue:<9} {url}");
+            say(&format!("{venue:<9} {url}"));
         }
     }
-    println!("admin     http://{}", sim.admin);
-    println!("simulator running; Ctrl-C stops it");
+    say(&format!("admin     http://{}", sim.admin));
+    say("simulator running; Ctrl-C stops it");
     tokio::signal::ctrl_c()
         .await
         .context("cannot wait for Ctrl-C")?;
-    println!("stopping");
+    say("stopping");
     sim.shutdown().await;
     Ok(())
+}
+
+/// Print a line; a closed stdout (the reader went away) must not stop a server.
+fn say(line: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
 }

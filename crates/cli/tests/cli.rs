@@ -74,9 +74,9 @@ fn sim_starts_the_example_config_and_stops_on_ctrl_c() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut lines = Vec::new();
-    for line in BufReader::new(stdout).lines() {
+    for line in stdout.by_ref() {
         let line = line.unwrap();
         let done = line.contains("Ctrl-C stops it");
         lines.push(line);
@@ -112,6 +112,8 @@ fn sim_starts_the_example_config_and_stops_on_ctrl_c() {
         .status()
         .unwrap();
     assert!(status.success());
+    let rest: Vec<String> = stdout.map(Result::unwrap).collect();
+    assert_eq!(rest, ["stopping"]);
     let out = child.wait_with_output().unwrap();
     assert_eq!(
         out.status.code(),
@@ -140,5 +142,11 @@ fn demo_tours_every_venue_and_stops_by_itself() {
     }
     assert_eq!(text.matches("-> 200 accepted").count(), 5, "{text}");
     assert_eq!(text.matches("refused:").count(), 5, "{text}");
+    assert_eq!(
+        text.matches("simulator ledger         -> filled 0.01")
+            .count(),
+        5,
+        "{text}"
+    );
     assert!(text.contains("orders filled"), "{text}");
 }
