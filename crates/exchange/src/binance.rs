@@ -11,7 +11,6 @@
 //! refused, so what keyfence checks is what the exchange executes.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::str::FromStr;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -552,16 +551,9 @@ pub(crate) fn classify(method: &str, path: &str, _req: &HttpRequest) -> Endpoint
 // ---------------------------------------------------------------------------------------------
 // Orders
 
-/// A decimal as Binance writes it: digits with at most one point; no sign, exponent or space.
+/// A decimal as Binance writes it (the shared strict form).
 fn plain_decimal(s: &str) -> Option<Decimal> {
-    let ok = !s.is_empty()
-        && s.bytes().all(|b| b.is_ascii_digit() || b == b'.')
-        && s.bytes().filter(|b| *b == b'.').count() <= 1
-        && s.bytes().any(|b| b.is_ascii_digit());
-    if !ok {
-        return None;
-    }
-    Decimal::from_str(s).ok()
+    crate::params::plain_decimal(s)
 }
 
 type Fields = BTreeMap<String, String>;

@@ -24,6 +24,9 @@ pub(crate) const H_RECV_WINDOW: &str = "x-bapi-recv-window";
 
 /// Window when `X-BAPI-RECV-WINDOW` is not sent (BYD `guide.mdx`).
 const DEFAULT_RECV_WINDOW_MS: i64 = 5000;
+/// The largest window keyfence accepts (Binance's documented maximum; Bybit documents none,
+/// and an unbounded window would accept a request captured long ago).
+const MAX_RECV_WINDOW_MS: i64 = 60_000;
 /// How far ahead of the server clock a timestamp may be (BYD `guide.mdx`).
 const FUTURE_TOLERANCE_MS: i64 = 1000;
 /// Orders per `create-batch` / `amend-batch` request (BYD `batch-place.mdx`).
@@ -90,7 +93,15 @@ pub(crate) fn authenticate(
     let timestamp = parse_ms("X-BAPI-TIMESTAMP", ts_raw)?;
     let rw_raw = single_header(req, H_RECV_WINDOW)?;
     let recv_window = match rw_raw {
-        Some(v) => parse_ms("X-BAPI-RECV-WINDOW", v)?,
+        Some(v) => {
+            let w = parse_ms("X-BAPI-RECV-WINDOW", v)?;
+            if w > MAX_RECV_WINDOW_MS {
+                return Err(AuthError::Malformed(format!(
+                    "X-BAPI-RECV-WINDOW above {MAX_RECV_WINDOW_MS} ms"
+                )));
+            }
+            w
+        }
         None => DEFAULT_RECV_WINDOW_MS,
     };
     if !req.method.eq_ignore_ascii_case("GET") && !req.query.is_empty() {
@@ -395,14 +406,10 @@ fn opt_decimal(o: &Map<String, Value>, name: &str) -> Result<Option<Decimal>, Or
     let Some(s) = opt_str(o, name)?.filter(|s| !s.is_empty()) else {
         return Ok(None);
     };
-    let d = s
-        .parse::<Decimal>()
-        .ok()
-        .filter(|d| *d >= Decimal::ZERO && !s.contains(['e', 'E']))
-        .ok_or_else(|| OrderError::InvalidParameter {
-            name: name.to_owned(),
-            value: s.to_owned(),
-        })?;
+    let d = crate::params::plain_decimal(s).ok_or_else(|| OrderError::InvalidParameter {
+        name: name.to_owned(),
+        value: s.to_owned(),
+    })?;
     Ok(Some(d))
 }
 
@@ -523,8 +530,8 @@ fn parse_create(cat: Category, o: &Map<String, Value>) -> Result<Order, OrderErr
 }
 
 /// An amendment: the new `qty` and/or `price` of an existing order. Bybit's amend does not
-/// carry the side; it is reported as `Buy` with order type `amend`, and policies must not
-/// read a side into it.
+/// carry the side, so [`both_sides`] reports it once as a buy and once as a sell: a policy
+/// passes it only if either side would pass.
 fn parse_amend(cat: Category, o: &Map<String, Value>) -> Result<Order, OrderError> {
     let symbol = req_str(o, "symbol")?.to_owned();
     let order_id = opt_str(o, "orderId")?.filter(|s| !s.is_empty());
@@ -548,6 +555,26 @@ fn parse_amend(cat: Category, o: &Map<String, Value>) -> Result<Order, OrderErro
         reduce_only: false,
         client_id: link_id.or(order_id).map(str::to_owned),
     })
+}
+
+/// Each order once as a buy and once as a sell (for requests that do not say the side).
+fn both_sides(orders: Vec<Order>) -> Vec<Order> {
+    orders
+        .into_iter()
+        .flat_map(|o| {
+            let sell = Order {
+                side: Side::Sell,
+                ..o.clone()
+            };
+            [
+                Order {
+                    side: Side::Buy,
+                    ..o
+                },
+                sell,
+            ]
+        })
+        .collect()
 }
 
 fn parse_batch(
@@ -606,9 +633,9 @@ pub(crate) fn parse_orders(path: &str, req: &HttpRequest) -> Result<Vec<Order>, 
         "/v5/order/create-batch" => parse_batch(&body_object(req)?, parse_create),
         "/v5/order/amend" => {
             let o = body_object(req)?;
-            Ok(vec![parse_amend(category(&o)?, &o)?])
+            Ok(both_sides(vec![parse_amend(category(&o)?, &o)?]))
         }
-        "/v5/order/amend-batch" => parse_batch(&body_object(req)?, parse_amend),
+        "/v5/order/amend-batch" => Ok(both_sides(parse_batch(&body_object(req)?, parse_amend)?)),
         _ => Ok(Vec::new()),
     }
 }
@@ -1250,16 +1277,22 @@ mod tests {
             r#"{"category":"linear","request":[{"symbol":"BTCUSDT","orderId":"1","qty":"3"},{"symbol":"ETHUSDT","orderLinkId":"x","price":"10"}]}"#,
         )
         .unwrap();
-        assert_eq!(amend.len(), 2);
+        // An amend does not say its side: each is reported as a buy and as a sell.
+        assert_eq!(amend.len(), 4);
         assert_eq!(amend[0].order_type, OrderType::Other("amend".into()));
         assert_eq!(amend[0].quantity, Some(d("3")));
-        assert_eq!(amend[1].price, Some(d("10")));
+        assert_eq!((amend[0].side, amend[1].side), (Side::Buy, Side::Sell));
+        assert_eq!(amend[1].quantity, Some(d("3")));
+        assert_eq!(amend[2].price, Some(d("10")));
+        assert_eq!(amend[3].price, Some(d("10")));
         let one = orders(
             "/v5/order/amend",
             r#"{"category":"spot","symbol":"BTCUSDT","orderId":"9","price":"70000"}"#,
         )
         .unwrap();
+        assert_eq!(one.len(), 2);
         assert_eq!(one[0].price, Some(d("70000")));
+        assert_eq!(one[1].side, Side::Sell);
         assert_eq!(one[0].quantity, None);
     }
 

@@ -199,7 +199,11 @@ pub(crate) fn authenticate(
         .get("exp")
         .and_then(Value::as_i64)
         .ok_or(AuthError::MissingTimestamp)?;
-    if exp <= nbf || exp - nbf > MAX_LIFETIME_S {
+    if exp <= nbf
+        || exp
+            .checked_sub(nbf)
+            .is_none_or(|life| life > MAX_LIFETIME_S)
+    {
         return Err(AuthError::TimestampOutsideWindow);
     }
     let now_s = ctx.now_ms.div_euclid(1000);
@@ -554,9 +558,7 @@ fn required_str<'a>(m: &'a Map<String, Value>, name: &str) -> Result<&'a str, Or
 fn amount(m: &Map<String, Value>, name: &str) -> Result<Option<Decimal>, OrderError> {
     match m.get(name) {
         None | Some(Value::Null) => Ok(None),
-        Some(v @ Value::String(s)) => s
-            .parse::<Decimal>()
-            .ok()
+        Some(v @ Value::String(s)) => crate::params::plain_decimal(s)
             .filter(|d| *d > Decimal::ZERO)
             .map(Some)
             .ok_or_else(|| invalid(name, v)),

@@ -246,12 +246,13 @@ pub fn pem_decode(text: &str) -> Option<(String, Zeroizing<Vec<u8>>)> {
     let first = text.lines().next()?.trim();
     let label = first.strip_prefix("-----BEGIN ")?.strip_suffix("-----")?;
     let end = format!("-----END {label}-----");
-    let body: String = text
+    let body: Zeroizing<String> = text
         .lines()
         .skip(1)
         .take_while(|l| l.trim() != end)
         .flat_map(|l| l.trim().chars())
-        .collect();
+        .collect::<String>()
+        .into();
     if !text.contains(&end) {
         return None;
     }

@@ -391,24 +391,9 @@ fn invalid(name: &str, value: &str) -> OrderError {
 
 /// A plain positive decimal (`1.25`, `.5`): no sign, exponent, separators or relative prices.
 fn positive_decimal(name: &str, value: &str) -> Result<Decimal, OrderError> {
-    let plain = !value.is_empty()
-        && value.bytes().all(|b| b.is_ascii_digit() || b == b'.')
-        && value.bytes().filter(|b| *b == b'.').count() <= 1
-        && value.bytes().any(|b| b.is_ascii_digit());
-    if !plain {
-        return Err(invalid(name, value));
-    }
-    value
-        .parse::<Decimal>()
-        .ok()
-        .filter(|d| *d > Decimal::ZERO && *d <= max_amount())
+    crate::params::plain_decimal(value)
+        .filter(|d| *d > Decimal::ZERO)
         .ok_or_else(|| invalid(name, value))
-}
-
-/// 1e14: far above any real Kraken volume or price, and low enough that the product of two
-/// such values (a notional) cannot overflow a `Decimal`.
-fn max_amount() -> Decimal {
-    Decimal::from(100_000_000_000_000_u64)
 }
 
 fn side(value: &str) -> Result<Side, OrderError> {

@@ -32,7 +32,8 @@ use crate::crypto::{PrivateKey, PublicKey};
 pub const MAX_BODY: usize = 1 << 20;
 
 /// An HTTP request as received or about to be sent: raw query and body bytes, untouched.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// `Debug` hides the headers that carry secrets (an OKX passphrase, a bearer JWT) and the body.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct HttpRequest {
     /// Upper-case method (`GET`, `POST`, ...).
     pub method: String,
@@ -43,6 +44,36 @@ pub struct HttpRequest {
     /// Header names in lower case.
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+}
+
+impl fmt::Debug for HttpRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let headers: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                let shown = if is_secret_header(k) {
+                    "<redacted>"
+                } else {
+                    v.as_str()
+                };
+                (k.as_str(), shown)
+            })
+            .collect();
+        f.debug_struct("HttpRequest")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("query", &self.query)
+            .field("headers", &headers)
+            .field("body_len", &self.body.len())
+            .finish()
+    }
+}
+
+/// Headers whose value is a secret or a replayable credential.
+pub fn is_secret_header(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    name.contains("passphrase") || name == "authorization"
 }
 
 impl HttpRequest {
@@ -373,18 +404,30 @@ pub fn sign(
 // Classification and orders
 
 /// Classify any request. Paths are canonicalised as the venue would read them first
-/// ([`path::canonical`]); a path that cannot be canonicalised is `Unknown`.
+/// ([`path::canonical`]), so an encoded or disguised withdraw path is still `Withdraw`. A path
+/// that cannot be canonicalised is `Unknown`, and so is an ambiguous path ([`path::is_ambiguous`])
+/// that would otherwise land in a class policies may allow (public, read, trade, cancel): a
+/// disguise never makes a request look harmless.
 pub fn classify(venue: Venue, req: &HttpRequest) -> EndpointClass {
     let Some(canon) = path::canonical(&req.path) else {
         return EndpointClass::Unknown;
     };
     let method = req.method.to_ascii_uppercase();
-    match venue {
+    let class = match venue {
         Venue::Binance => binance::classify(&method, &canon, req),
         Venue::Bybit => bybit::classify(&method, &canon, req),
         Venue::Okx => okx::classify(&method, &canon, req),
         Venue::Coinbase => coinbase::classify(&method, &canon, req),
         Venue::Kraken => kraken::classify(&method, &canon, req),
+    };
+    let allowable = matches!(
+        class,
+        EndpointClass::Public | EndpointClass::Read | EndpointClass::Trade | EndpointClass::Cancel
+    );
+    if allowable && path::is_ambiguous(&req.path) {
+        EndpointClass::Unknown
+    } else {
+        class
     }
 }
 
@@ -415,13 +458,21 @@ pub fn parse_orders(venue: Venue, req: &HttpRequest) -> Result<Vec<Order>, Order
     let Some(canon) = path::canonical(&req.path) else {
         return Err(OrderError::Malformed("path cannot be read".into()));
     };
-    match venue {
+    let orders = match venue {
         Venue::Binance => binance::parse_orders(&canon, req),
         Venue::Bybit => bybit::parse_orders(&canon, req),
         Venue::Okx => okx::parse_orders(&canon, req),
         Venue::Coinbase => coinbase::parse_orders(&canon, req),
         Venue::Kraken => kraken::parse_orders(&canon, req),
+    }?;
+    // Fail closed: a trading request whose orders were not read cannot be checked.
+    if orders.is_empty() && classify(venue, req) == EndpointClass::Trade {
+        return Err(OrderError::Malformed(format!(
+            "the orders in `{} {canon}` cannot be read",
+            req.method
+        )));
     }
+    Ok(orders)
 }
 
 /// An order to express as a venue-native request (the demo, benchmarks, tests).
@@ -555,4 +606,98 @@ pub fn native_error(venue: Venue, denial: &Denial, now_ms: i64) -> NativeRespons
             .push(("retry-after".into(), retry_after_s.to_string()));
     }
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_disguise_never_makes_a_request_look_harmless() {
+        let cases = [
+            // Encoded or disguised withdrawals are still withdrawals.
+            (
+                Venue::Binance,
+                "POST",
+                "/sapi/v1/capital%2Fwithdraw/apply",
+                EndpointClass::Withdraw,
+            ),
+            (
+                Venue::Binance,
+                "POST",
+                "/SAPI/v1/capital/withdraw/apply/",
+                EndpointClass::Withdraw,
+            ),
+            (
+                Venue::Kraken,
+                "POST",
+                "/0/private/withdraw",
+                EndpointClass::Withdraw,
+            ),
+            // A harmless class reached through dot segments, `//`, `;` or `%2F` is unknown.
+            (
+                Venue::Binance,
+                "POST",
+                "/sapi/v1/capital/withdraw/apply/../../../../../api/v3/order",
+                EndpointClass::Unknown,
+            ),
+            (
+                Venue::Binance,
+                "POST",
+                "/api/v3//order",
+                EndpointClass::Unknown,
+            ),
+            (
+                Venue::Bybit,
+                "POST",
+                "/v5/order/create;x=1",
+                EndpointClass::Unknown,
+            ),
+            (
+                Venue::Okx,
+                "GET",
+                "/api/v5%2Faccount/balance",
+                EndpointClass::Unknown,
+            ),
+            // Case and a trailing slash alone are read as the exchange reads them.
+            (
+                Venue::Binance,
+                "POST",
+                "/API/V3/ORDER/",
+                EndpointClass::Trade,
+            ),
+        ];
+        for (venue, method, path, want) in cases {
+            assert_eq!(
+                classify(venue, &HttpRequest::new(method, path)),
+                want,
+                "{venue} {path}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_trading_request_whose_orders_cannot_be_read_is_refused() {
+        let req = HttpRequest::new("POST", "/v5/position/trading-stop")
+            .with_body(r#"{"category":"linear","symbol":"BTCUSDT","takeProfit":"1"}"#);
+        assert_eq!(classify(Venue::Bybit, &req), EndpointClass::Trade);
+        assert!(matches!(
+            parse_orders(Venue::Bybit, &req),
+            Err(OrderError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn request_debug_hides_secret_headers_and_the_body() {
+        let req = HttpRequest::new("POST", "/api/v5/trade/order")
+            .with_header("OK-ACCESS-PASSPHRASE", "pass-phrase-value")
+            .with_header("Authorization", "Bearer header.claims.sig")
+            .with_header("ok-access-key", "public-key")
+            .with_body("secret-body-bytes");
+        let shown = format!("{req:?}");
+        assert!(!shown.contains("pass-phrase-value"), "{shown}");
+        assert!(!shown.contains("header.claims.sig"), "{shown}");
+        assert!(!shown.contains("secret-body-bytes"), "{shown}");
+        assert!(shown.contains("public-key"), "{shown}");
+    }
 }

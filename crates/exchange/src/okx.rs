@@ -105,10 +105,7 @@ pub(crate) fn authenticate(
         return Err(AuthError::TimestampOutsideWindow);
     }
     let key = keys.find(api_key).ok_or(AuthError::UnknownApiKey)?;
-    match &key.passphrase {
-        Some(p) if p.ct_eq(passphrase) => {}
-        _ => return Err(AuthError::InvalidPassphrase),
-    }
+    // The signature first: only someone holding the secret learns whether a passphrase is right.
     let tag = B64
         .decode(signature.trim())
         .map_err(|_| AuthError::InvalidSignature)?;
@@ -121,6 +118,10 @@ pub(crate) fn authenticate(
     };
     if !ok {
         return Err(AuthError::InvalidSignature);
+    }
+    match &key.passphrase {
+        Some(p) if p.ct_eq(passphrase) => {}
+        _ => return Err(AuthError::InvalidPassphrase),
     }
     Ok(Authenticated {
         api_key: api_key.to_owned(),
@@ -568,9 +569,7 @@ fn invalid(name: &str, value: &str) -> OrderError {
 }
 
 pub(crate) fn positive_decimal(name: &str, value: &str) -> Result<Decimal, OrderError> {
-    value
-        .parse::<Decimal>()
-        .ok()
+    crate::params::plain_decimal(value)
         .filter(|d| *d > Decimal::ZERO)
         .ok_or_else(|| invalid(name, value))
 }
@@ -1063,7 +1062,11 @@ mod tests {
         };
         assert!(SigningKey::from_credential(Venue::Okx, &cred, &rng).is_err());
         let req = signed("GET", "/api/v5/account/config", "", SECRET, TS_MS);
-        assert!(!format!("{req:?}").contains(SECRET));
+        // The passphrase travels in a header; Debug must not show it (nor the secret).
+        assert_eq!(req.header("ok-access-passphrase"), Some(PASS));
+        let shown = format!("{req:?}");
+        assert!(!shown.contains(PASS), "{shown}");
+        assert!(!shown.contains(SECRET), "{shown}");
     }
 
     fn class(method: &str, path: &str) -> EndpointClass {

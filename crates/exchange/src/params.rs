@@ -1,5 +1,6 @@
 //! Form and query parameters, read exactly once each: a parameter sent twice is an error, so
-//! what keyfence checks is what the exchange executes.
+//! what keyfence checks is what the exchange executes. Names that differ only in ASCII case
+//! (`qty` and `Qty`) count as the same name: an exchange that folds case would see one of them.
 
 use std::collections::BTreeMap;
 
@@ -22,7 +23,7 @@ impl Params {
     pub fn parse(raw: &str) -> Result<Self, ParamError> {
         let mut pairs: Vec<(String, String)> = Vec::new();
         for (k, v) in form_urlencoded::parse(raw.as_bytes()) {
-            if pairs.iter().any(|(n, _)| *n == k) {
+            if pairs.iter().any(|(n, _)| n.eq_ignore_ascii_case(&k)) {
                 return Err(ParamError::Duplicate(k.into_owned()));
             }
             pairs.push((k.into_owned(), v.into_owned()));
@@ -44,7 +45,7 @@ impl Params {
         let b = Params::parse_bytes(body)?;
         let mut pairs = q.pairs;
         for (k, v) in b.pairs {
-            if pairs.iter().any(|(n, _)| *n == k) {
+            if pairs.iter().any(|(n, _)| n.eq_ignore_ascii_case(&k)) {
                 return Err(ParamError::Duplicate(k));
             }
             pairs.push((k, v));
@@ -78,6 +79,28 @@ impl Params {
     pub fn into_map(self) -> BTreeMap<String, String> {
         self.pairs.into_iter().collect()
     }
+}
+
+/// Largest amount (quantity or price) any parser accepts: 1e14. Far above any real order, and
+/// low enough that the product of two amounts (a notional) cannot overflow a `Decimal`.
+pub const MAX_AMOUNT: u64 = 100_000_000_000_000;
+
+/// An amount as exchanges write them: ASCII digits with at most one point (`1.25`, `.5`, `3.`);
+/// no sign, exponent, separator or space; at most 18 decimal places; at most [`MAX_AMOUNT`].
+/// The one parser every venue uses, so that keyfence never reads a number differently from
+/// the exchange (`1e3`, `+1`, `1_000` are refused, not reinterpreted).
+pub fn plain_decimal(s: &str) -> Option<rust_decimal::Decimal> {
+    let bytes = s.as_bytes();
+    let points = bytes.iter().filter(|b| **b == b'.').count();
+    let plain = bytes.iter().any(u8::is_ascii_digit)
+        && bytes.iter().all(|b| b.is_ascii_digit() || *b == b'.')
+        && points <= 1;
+    let decimals = s.split_once('.').map_or(0, |(_, f)| f.len());
+    if !plain || decimals > 18 {
+        return None;
+    }
+    let d: rust_decimal::Decimal = s.parse().ok()?;
+    (d <= rust_decimal::Decimal::from(MAX_AMOUNT)).then_some(d)
 }
 
 /// Parse a JSON object body, refusing a key that appears twice at any depth
@@ -126,7 +149,7 @@ pub fn parse_json_strict(raw: &[u8]) -> Result<serde_json::Value, ParamError> {
             let mut out = serde_json::Map::new();
             while let Some(k) = map.next_key::<String>()? {
                 let v = map.next_value_seed(StrictSeed)?;
-                if out.contains_key(&k) {
+                if out.keys().any(|e| e.eq_ignore_ascii_case(&k)) {
                     return Err(serde::de::Error::custom(format!("duplicate key `{k}`")));
                 }
                 out.insert(k, v);
@@ -175,6 +198,10 @@ mod tests {
             Params::merge_query_and_body("quantity=1", b"quantity=100"),
             Err(ParamError::Duplicate("quantity".into()))
         );
+        assert_eq!(
+            Params::parse("quantity=1&Quantity=100"),
+            Err(ParamError::Duplicate("Quantity".into()))
+        );
         let p = Params::merge_query_and_body("symbol=BTCUSDT", b"quantity=1").unwrap();
         assert_eq!(p.get("symbol"), Some("BTCUSDT"));
         assert_eq!(p.get("quantity"), Some("1"));
@@ -189,6 +216,40 @@ mod tests {
     }
 
     #[test]
+    fn amounts_are_read_only_in_their_plain_form() {
+        for (s, want) in [
+            ("1", "1"),
+            ("1.25", "1.25"),
+            (".5", "0.5"),
+            ("0", "0"),
+            ("3.", "3"),
+        ] {
+            assert_eq!(plain_decimal(s), Some(want.parse().unwrap()), "{s}");
+        }
+        for s in [
+            "",
+            ".",
+            "1e3",
+            "1E3",
+            "+1",
+            "-1",
+            " 1",
+            "1 ",
+            "1_000",
+            "1,5",
+            "1..2",
+            "0x10",
+            "NaN",
+            "inf",
+            "0.0000000000000000001",
+            "100000000000001",
+            "79228162514264337593543950335",
+        ] {
+            assert_eq!(plain_decimal(s), None, "{s:?}");
+        }
+    }
+
+    #[test]
     fn strict_json_refuses_duplicate_keys_at_any_depth() {
         assert!(parse_json_strict(br#"{"a":1,"b":{"c":1}}"#).is_ok());
         assert_eq!(
@@ -198,6 +259,10 @@ mod tests {
         assert_eq!(
             parse_json_strict(br#"{"request":[{"qty":"1","qty":"2"}]}"#),
             Err(ParamError::Duplicate("qty".into()))
+        );
+        assert_eq!(
+            parse_json_strict(br#"{"qty":"0.001","Qty":"100"}"#),
+            Err(ParamError::Duplicate("Qty".into()))
         );
         assert!(matches!(
             parse_json_strict(b"{\"a\":"),

@@ -38,9 +38,55 @@ pub fn canonical(raw: &str) -> Option<String> {
     Some(out.to_ascii_lowercase())
 }
 
+/// Whether `raw` reaches its endpoint only through a reading a front door might not share:
+/// an encoded slash or backslash, a `;` path parameter, an empty segment (`//`), or a dot
+/// segment. [`crate::classify`] returns such a path's class only when that class is one a
+/// policy refuses by default; otherwise it is `Unknown`.
+pub fn is_ambiguous(raw: &str) -> bool {
+    let lower = raw.to_ascii_lowercase();
+    if lower.contains("%2f") || lower.contains("%5c") || lower.contains(';') {
+        return true;
+    }
+    let Ok(decoded) = percent_decode_str(raw).decode_utf8() else {
+        return true;
+    };
+    let trimmed = decoded.strip_prefix('/').unwrap_or(&decoded);
+    let trimmed = trimmed.strip_suffix('/').unwrap_or(trimmed);
+    trimmed
+        .split('/')
+        .any(|seg| seg.is_empty() || seg == "." || seg == "..")
+        && !trimmed.is_empty()
+}
+
 #[cfg(test)]
 mod tests {
-    use super::canonical;
+    use super::{canonical, is_ambiguous};
+
+    #[test]
+    fn ambiguous_paths_are_recognised() {
+        for raw in [
+            "/a%2Fb",
+            "/a%2fb",
+            "/a;x=1/b",
+            "//a/b",
+            "/a//b",
+            "/a/./b",
+            "/a/../b",
+            "/a/%2e%2e/b",
+            "/a%5Cb",
+        ] {
+            assert!(is_ambiguous(raw), "{raw}");
+        }
+        for raw in [
+            "/",
+            "/api/v3/order",
+            "/API/V3/Order",
+            "/api/v3/order/",
+            "/0/private/AddOrder",
+        ] {
+            assert!(!is_ambiguous(raw), "{raw}");
+        }
+    }
 
     #[test]
     fn disguised_paths_canonicalise_to_the_real_endpoint() {

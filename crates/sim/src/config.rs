@@ -12,6 +12,10 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use time::OffsetDateTime;
 
+/// Largest starting balance or price (1e20): with request amounts capped at 1e14, the ledger's
+/// sums and products stay far inside `Decimal`.
+pub const MAX_BALANCE: u128 = 100_000_000_000_000_000_000;
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SimConfig {
@@ -245,6 +249,11 @@ impl SimConfig {
                 ));
             }
             for (sym, price) in &vc.prices {
+                if *price > Decimal::from(MAX_BALANCE) {
+                    out.push(format!(
+                        "venues.{venue}.prices.{sym}: price is above {MAX_BALANCE}"
+                    ));
+                }
                 if *price <= Decimal::ZERO {
                     out.push(format!(
                         "venues.{venue}.prices.{sym}: price must be positive"
@@ -275,6 +284,12 @@ impl SimConfig {
                 if *amount < Decimal::ZERO {
                     out.push(format!(
                         "account `{}`: balance of {asset} is negative",
+                        a.name
+                    ));
+                }
+                if *amount > Decimal::from(MAX_BALANCE) {
+                    out.push(format!(
+                        "account `{}`: balance of {asset} is above {MAX_BALANCE}",
                         a.name
                     ));
                 }

@@ -478,9 +478,17 @@ fn record(
     log.push(entry);
 }
 
-/// Header values the log must not show: a passphrase is a secret (signatures and API keys are not).
+/// Header values the log must not show: a passphrase is a secret, and a bearer JWT could be
+/// replayed while it lives, so its signature is cut off (its header and claims stay, for tests
+/// that check what a client sent). Signatures over one request and API keys are not secrets.
 fn redact_header(name: &str, value: &str) -> String {
-    if name.to_ascii_lowercase().contains("passphrase") {
+    if name.eq_ignore_ascii_case("authorization")
+        && let Some(token) = value.strip_prefix("Bearer ")
+        && let Some((signed, _signature)) = token.rsplit_once('.')
+    {
+        return format!("Bearer {signed}.<redacted>");
+    }
+    if keyfence_exchange::is_secret_header(name) {
         "***".to_owned()
     } else {
         value.to_owned()
@@ -643,6 +651,11 @@ mod tests {
     fn the_request_log_hides_passphrases() {
         assert_eq!(redact_header("ok-access-passphrase", "Secret1!"), "***");
         assert_eq!(redact_header("OK-ACCESS-PASSPHRASE", "Secret1!"), "***");
+        assert_eq!(
+            redact_header("Authorization", "Bearer head.claims.signature"),
+            "Bearer head.claims.<redacted>"
+        );
+        assert_eq!(redact_header("authorization", "Basic dXNlcjpwYXNz"), "***");
         assert_eq!(redact_header("ok-access-key", "public"), "public");
     }
 }

@@ -340,7 +340,9 @@ impl VenueState {
         let ref_price = market.price;
         let quantity = match (order.quantity, order.quote_quantity) {
             (Some(q), _) => q,
-            (None, Some(quote)) if order.kind == Kind::Market => (quote / ref_price)
+            (None, Some(quote)) if order.kind == Kind::Market => quote
+                .checked_div(ref_price)
+                .ok_or(SimError::InvalidQuantity)?
                 .round_dp_with_strategy(8, rust_decimal::RoundingStrategy::ToZero),
             _ => return Err(SimError::InvalidQuantity),
         };
@@ -362,16 +364,18 @@ impl VenueState {
             (Side::Sell, Some(p)) => p <= ref_price,
         };
         // Funds needed: buys pay quote, sells pay base.
+        // Checked: an amount read from a request must not overflow the ledger.
+        let price = if crosses {
+            ref_price
+        } else {
+            limit.unwrap_or(ref_price)
+        };
+        // Checked against the larger price: every later product (fill, lock) is at most this.
+        if quantity.checked_mul(price.max(ref_price)).is_none() {
+            return Err(SimError::InvalidQuantity);
+        }
         let (pay_asset, pay_amount) = match order.side {
-            Side::Buy => (
-                market.quote.clone(),
-                quantity
-                    * if crosses {
-                        ref_price
-                    } else {
-                        limit.unwrap_or(ref_price)
-                    },
-            ),
+            Side::Buy => (market.quote.clone(), quantity * price),
             Side::Sell => (market.base.clone(), quantity),
         };
         let id = self.next_id();
@@ -822,6 +826,22 @@ mod tests {
         );
         assert_eq!(bal(&st, "USDT").free, dec("10000"));
         assert!(st.account("main").unwrap().orders.is_empty());
+    }
+
+    #[test]
+    fn huge_amounts_are_refused_not_overflowed() {
+        let mut st = state();
+        let max = Decimal::MAX.to_string();
+        assert_eq!(
+            st.place_order("main", order(Side::Buy, Kind::Market, &max, None), 1)
+                .unwrap_err(),
+            SimError::InvalidQuantity
+        );
+        assert_eq!(
+            st.place_order("main", order(Side::Sell, Kind::Limit, &max, Some("2")), 1)
+                .unwrap_err(),
+            SimError::InvalidQuantity
+        );
     }
 
     #[test]
