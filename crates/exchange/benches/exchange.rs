@@ -131,6 +131,40 @@ fn benches(cr: &mut Criterion) {
     }
     g.finish();
 
+    // The primitives alone, for scale: what the venue code adds is the difference.
+    let mut g = cr.benchmark_group("primitives");
+    let msg = [b'x'; 200];
+    g.bench_function("hmac-sha256-200B", |b| {
+        b.iter(|| black_box(crypto::hmac_sha256(b"bench-secret", black_box(&msg))))
+    });
+    g.bench_function("kraken-primitives-200B", |b| {
+        // Kraken's API-Sign: SHA-256 then HMAC-SHA512 with a 64-byte key.
+        b.iter(|| {
+            let inner = crypto::sha256(black_box(&msg));
+            black_box(crypto::hmac_sha512(&[7u8; 64], &inner))
+        })
+    });
+    for (name, pem) in [
+        ("ed25519", crypto::generate_ed25519_pem(&rng)),
+        ("p256", crypto::generate_p256_sec1_pem(&rng)),
+    ] {
+        let Ok(pem) = pem else { continue };
+        let Ok(key) = crypto::PrivateKey::parse(&pem, &rng) else {
+            continue;
+        };
+        let public = key.public_key();
+        let Ok(sig) = key.sign(&msg, &rng) else {
+            continue;
+        };
+        g.bench_function(format!("{name}-sign"), |b| {
+            b.iter(|| black_box(key.sign(black_box(&msg), &rng)))
+        });
+        g.bench_function(format!("{name}-verify"), |b| {
+            b.iter(|| black_box(public.verify(black_box(&msg), &sig)))
+        });
+    }
+    g.finish();
+
     let mut g = cr.benchmark_group("classify+parse");
     for c in cases.iter().filter(|c| !c.name.ends_with("ed25519")) {
         let mut req = c.request.clone();

@@ -46,13 +46,13 @@ pub(crate) fn claimed_api_key(req: &HttpRequest) -> Option<String> {
 }
 
 /// Where the `signature` parameter was found, and the payload that was signed.
-struct Signed {
+struct Signed<'a> {
     /// Raw query + raw body, both without the signature parameter.
     payload: Vec<u8>,
     /// The decoded signature value.
     signature: String,
     /// Every other parameter, query and body together.
-    params: Params,
+    params: Params<'a>,
 }
 
 /// Split `raw` into (everything before, the decoded value) when its last parameter is
@@ -67,7 +67,7 @@ fn trailing_signature(raw: &str) -> Option<(&str, String)> {
 }
 
 /// Locate the signature and rebuild the signed payload over the raw bytes as received.
-fn signed_parts(req: &HttpRequest) -> Result<Signed, AuthError> {
+fn signed_parts(req: &HttpRequest) -> Result<Signed<'_>, AuthError> {
     let body = req
         .body_str()
         .map_err(|_| AuthError::Malformed("the body is not UTF-8".into()))?;

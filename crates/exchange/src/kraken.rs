@@ -348,7 +348,7 @@ trait Fields {
     fn field(&self, name: &str) -> Result<Option<String>, OrderError>;
 }
 
-impl Fields for Params {
+impl Fields for Params<'_> {
     fn field(&self, name: &str) -> Result<Option<String>, OrderError> {
         Ok(self.get(name).map(str::to_owned))
     }
@@ -518,7 +518,7 @@ fn json_object(req: &HttpRequest) -> Result<serde_json::Map<String, Value>, Orde
 }
 
 /// The parameters of a single-order request, form or JSON.
-fn single_fields(req: &HttpRequest) -> Result<Box<dyn Fields>, OrderError> {
+fn single_fields(req: &HttpRequest) -> Result<Box<dyn Fields + '_>, OrderError> {
     match body_format(req).map_err(OrderError::Malformed)? {
         BodyFormat::Form => Ok(Box::new(form_params(req)?)),
         BodyFormat::Json => Ok(Box::new(json_object(req)?)),

@@ -2,6 +2,7 @@
 //! what keyfence checks is what the exchange executes. Names that differ only in ASCII case
 //! (`qty` and `Qty`) count as the same name: an exchange that folds case would see one of them.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -12,27 +13,33 @@ pub enum ParamError {
     Malformed(String),
 }
 
-/// Decoded parameters in the order sent, each name at most once.
+/// Decoded parameters in the order sent, each name at most once. Borrows from the raw input
+/// where no decoding was needed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Params {
-    pairs: Vec<(String, String)>,
+pub struct Params<'a> {
+    pairs: Vec<(Cow<'a, str>, Cow<'a, str>)>,
 }
 
-impl Params {
+impl<'a> Params<'a> {
     /// Parse `application/x-www-form-urlencoded` (or a query string), refusing repeated names.
-    pub fn parse(raw: &str) -> Result<Self, ParamError> {
-        let mut pairs: Vec<(String, String)> = Vec::new();
-        for (k, v) in form_urlencoded::parse(raw.as_bytes()) {
-            if pairs.iter().any(|(n, _)| n.eq_ignore_ascii_case(&k)) {
+    pub fn parse(raw: &'a str) -> Result<Self, ParamError> {
+        let mut p = Params { pairs: Vec::new() };
+        p.extend(raw.as_bytes())?;
+        Ok(p)
+    }
+
+    fn extend(&mut self, raw: &'a [u8]) -> Result<(), ParamError> {
+        for (k, v) in form_urlencoded::parse(raw) {
+            if self.pairs.iter().any(|(n, _)| n.eq_ignore_ascii_case(&k)) {
                 return Err(ParamError::Duplicate(k.into_owned()));
             }
-            pairs.push((k.into_owned(), v.into_owned()));
+            self.pairs.push((k, v));
         }
-        Ok(Params { pairs })
+        Ok(())
     }
 
     /// Parse raw body bytes as a form; bodies must be UTF-8.
-    pub fn parse_bytes(raw: &[u8]) -> Result<Self, ParamError> {
+    pub fn parse_bytes(raw: &'a [u8]) -> Result<Self, ParamError> {
         let s = std::str::from_utf8(raw)
             .map_err(|_| ParamError::Malformed("body is not UTF-8".into()))?;
         Params::parse(s)
@@ -40,24 +47,18 @@ impl Params {
 
     /// Binance's rule: query and body together; a name in both is refused (the exchange would
     /// take the query's value, and the policy must never see a different one).
-    pub fn merge_query_and_body(query: &str, body: &[u8]) -> Result<Self, ParamError> {
-        let q = Params::parse(query)?;
-        let b = Params::parse_bytes(body)?;
-        let mut pairs = q.pairs;
-        for (k, v) in b.pairs {
-            if pairs.iter().any(|(n, _)| n.eq_ignore_ascii_case(&k)) {
-                return Err(ParamError::Duplicate(k));
-            }
-            pairs.push((k, v));
-        }
-        Ok(Params { pairs })
+    pub fn merge_query_and_body(query: &'a str, body: &'a [u8]) -> Result<Self, ParamError> {
+        std::str::from_utf8(body).map_err(|_| ParamError::Malformed("body is not UTF-8".into()))?;
+        let mut p = Params::parse(query)?;
+        p.extend(body)?;
+        Ok(p)
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
         self.pairs
             .iter()
             .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_ref())
     }
 
     pub fn contains(&self, name: &str) -> bool {
@@ -65,7 +66,7 @@ impl Params {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+        self.pairs.iter().map(|(k, v)| (k.as_ref(), v.as_ref()))
     }
 
     pub fn len(&self) -> usize {
@@ -77,7 +78,10 @@ impl Params {
     }
 
     pub fn into_map(self) -> BTreeMap<String, String> {
-        self.pairs.into_iter().collect()
+        self.pairs
+            .into_iter()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect()
     }
 }
 
