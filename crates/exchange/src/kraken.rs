@@ -501,7 +501,7 @@ fn read_order(f: &dyn Fields, pair: Option<&str>) -> Result<Vec<Order>, OrderErr
     Ok(out)
 }
 
-fn form_params(req: &HttpRequest) -> Result<Params, OrderError> {
+fn form_params(req: &HttpRequest) -> Result<Params<'_>, OrderError> {
     match body_format(req).map_err(OrderError::Malformed)? {
         BodyFormat::Form => Ok(Params::parse_bytes(&req.body)?),
         BodyFormat::Json => Err(OrderError::Malformed("expected a form body".into())),

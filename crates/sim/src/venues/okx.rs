@@ -71,7 +71,7 @@ fn num(d: Decimal) -> String {
 // ---------------------------------------------------------------------------------------------
 // Parameters
 
-fn query(req: &SimRequest) -> Result<Params, NativeResponse> {
+fn query(req: &SimRequest) -> Result<Params<'_>, NativeResponse> {
     Params::parse(&req.http.query).map_err(|e| match e {
         ParamError::Duplicate(k) => fail(400, "51000", format!("Parameter {k} is duplicated")),
         ParamError::Malformed(m) => fail(400, "51000", m),
