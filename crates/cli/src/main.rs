@@ -74,6 +74,8 @@ async fn run_sim(path: PathBuf) -> anyhow::Result<()> {
     let sim = keyfence_sim::start(&cfg)
         .await
         .context("cannot start the simulator")?;
+    // Listen for the stop signal before saying we run, so an early Ctrl-C is never missed.
+    let stop = StopSignal::install()?;
     for venue in sim.venues.keys() {
         if let Some(url) = sim.base_url(*venue) {
             say(&format!("{venue:<9} {url}"));
@@ -81,12 +83,46 @@ async fn run_sim(path: PathBuf) -> anyhow::Result<()> {
     }
     say(&format!("admin     http://{}", sim.admin));
     say("simulator running; Ctrl-C stops it");
-    tokio::signal::ctrl_c()
-        .await
-        .context("cannot wait for Ctrl-C")?;
+    stop.wait().await;
     say("stopping");
     sim.shutdown().await;
     Ok(())
+}
+
+/// Ctrl-C (SIGINT) or SIGTERM, registered at once.
+struct StopSignal {
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+}
+
+impl StopSignal {
+    fn install() -> anyhow::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(StopSignal {
+                int: signal(SignalKind::interrupt()).context("cannot listen for Ctrl-C")?,
+                term: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(StopSignal {})
+    }
+
+    async fn wait(mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.int.recv() => {}
+            _ = self.term.recv() => {}
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = &mut self;
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }
 
 /// Print a line; a closed stdout (the reader went away) must not stop a server.
