@@ -7,6 +7,7 @@ use keyfence_exchange::{
     Credential, HttpRequest, OrderSpec, SecretString, Side, SignContext, SigningKey, Venue, crypto,
     key_info_request, order_request, parse_key_info, sign,
 };
+use keyfence_upstream::{Policy, Retry, Upstream};
 use ring::rand::SystemRandom;
 use rust_decimal::Decimal;
 
@@ -106,12 +107,13 @@ fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0))
 }
 
+/// Sign `req` with `cred` and send it once through the upstream client.
 async fn send(
-    client: &reqwest::Client,
+    client: &Upstream,
     base: &str,
     venue: Venue,
     cred: &Credential,
-    mut req: HttpRequest,
+    req: HttpRequest,
     nonce: &mut u64,
     rng: &SystemRandom,
 ) -> anyhow::Result<(u16, String)> {
@@ -119,38 +121,44 @@ async fn send(
     let host = base
         .split("://")
         .nth(1)
-        .ok_or_else(|| anyhow!("bad base URL {base}"))?;
+        .ok_or_else(|| anyhow!("bad base URL {base}"))?
+        .to_owned();
     *nonce += 1;
-    let ctx = SignContext {
-        now_ms: now_ms(),
-        nonce: Some(*nonce),
-        host,
-        rng,
-    };
-    sign(venue, &key, &mut req, &ctx)?;
-    let method = reqwest::Method::from_bytes(req.method.as_bytes())?;
-    let mut rb = client.request(method, format!("{base}{}", req.target()));
-    for (k, v) in &req.headers {
-        rb = rb.header(k, v);
-    }
-    let resp = rb.body(req.body.clone()).send().await?;
-    let status = resp.status().as_u16();
-    let body = resp.text().await?;
-    Ok((status, body))
+    let n = *nonce;
+    let resp = client
+        .send(base, Retry::Never, |_| {
+            let mut req = req.clone();
+            let ctx = SignContext {
+                now_ms: now_ms(),
+                nonce: Some(n),
+                host: &host,
+                rng,
+            };
+            sign(venue, &key, &mut req, &ctx).map_err(|e| e.to_string())?;
+            Ok(req)
+        })
+        .await?;
+    Ok((
+        resp.status,
+        String::from_utf8_lossy(&resp.body).into_owned(),
+    ))
 }
 
 /// The last trade of the demo account, as the simulator's ledger records it (quantity, price).
 async fn last_fill(
-    client: &reqwest::Client,
+    client: &Upstream,
     admin: &str,
     venue: Venue,
 ) -> anyhow::Result<Option<(String, String)>> {
-    let state: serde_json::Value = client
-        .get(format!("http://{admin}/admin/state?venue={venue}"))
-        .send()
-        .await?
-        .json()
+    let resp = client
+        .send(&format!("http://{admin}"), Retry::Idempotent, |_| {
+            Ok(HttpRequest::new(
+                "GET",
+                &format!("/admin/state?venue={venue}"),
+            ))
+        })
         .await?;
+    let state: serde_json::Value = serde_json::from_slice(&resp.body)?;
     let trade = state["accounts"]["demo"]["trades"]
         .as_array()
         .and_then(|t| t.last())
@@ -187,9 +195,7 @@ pub async fn run() -> anyhow::Result<()> {
         .await
         .context("cannot start the simulator")?;
     println!("keyfence demo: five paper exchanges on loopback (the simulator)\n");
-    let client = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(10))
-        .build()?;
+    let client = Upstream::new(Policy::default())?;
     let mut failures = 0;
     let mut nonce = u64::try_from(now_ms()).unwrap_or(0) * 1000;
     for k in &keys {

@@ -1,0 +1,368 @@
+//! keyfence-upstream: the one way keyfence talks to exchanges over HTTP.
+//!
+//! One `reqwest` client (rustls on ring) with a per-attempt timeout; retries with exponential
+//! backoff on connection failures, timeouts, 5xx and 429 (honouring `Retry-After`, within a cap);
+//! errors that say who is at fault and whether a retry could help.
+//!
+//! Every attempt is built afresh by the caller's closure, because exchange signatures carry a
+//! timestamp or a nonce: a retried request must be signed again, never replayed.
+//! Requests that are not idempotent (placing an order) should use [`Retry::Never`]; a timeout
+//! there does not mean the order was not placed.
+
+use std::time::Duration;
+
+use keyfence_exchange::HttpRequest;
+
+/// Who is at fault for a failure (pingora's `ErrorSource`, in keyfence's words).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Blame {
+    /// The exchange: unreachable, slow, 5xx, rate limiting, a garbled answer.
+    Exchange,
+    /// keyfence itself or its configuration: a bad base URL, a request it could not build.
+    Keyfence,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("invalid base URL `{0}`")]
+    BadUrl(String),
+    #[error("cannot build the request: {0}")]
+    Build(String),
+    #[error("{url}: no answer within {timeout_ms} ms (attempt {attempts})")]
+    Timeout {
+        url: String,
+        timeout_ms: u128,
+        attempts: u32,
+    },
+    #[error("{url}: cannot connect (attempt {attempts}): {reason}")]
+    Connect {
+        url: String,
+        attempts: u32,
+        reason: String,
+    },
+    #[error("{url}: the exchange answered {status} (attempt {attempts})")]
+    Status {
+        url: String,
+        status: u16,
+        attempts: u32,
+        /// The last answer, for callers that render it.
+        response: Box<UpstreamResponse>,
+    },
+    #[error("{url}: {reason} (attempt {attempts})")]
+    Transport {
+        url: String,
+        attempts: u32,
+        reason: String,
+    },
+}
+
+impl UpstreamError {
+    pub fn blame(&self) -> Blame {
+        match self {
+            UpstreamError::BadUrl(_) | UpstreamError::Build(_) => Blame::Keyfence,
+            UpstreamError::Timeout { .. }
+            | UpstreamError::Connect { .. }
+            | UpstreamError::Status { .. }
+            | UpstreamError::Transport { .. } => Blame::Exchange,
+        }
+    }
+
+    /// Whether trying again later could succeed.
+    pub fn retryable(&self) -> bool {
+        match self {
+            UpstreamError::BadUrl(_) | UpstreamError::Build(_) => false,
+            UpstreamError::Timeout { .. }
+            | UpstreamError::Connect { .. }
+            | UpstreamError::Transport { .. } => true,
+            UpstreamError::Status { status, .. } => *status == 429 || *status >= 500,
+        }
+    }
+}
+
+/// An exchange's answer. Statuses that are not retried (2xx, 3xx, 4xx but 429) come back as
+/// `Ok`: what a 401 or 400 means is the caller's business.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamResponse {
+    pub status: u16,
+    /// Header names in lower case.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// How many attempts it took (1 = first try).
+    pub attempts: u32,
+}
+
+impl UpstreamResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Whether a request may be sent more than once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Reads and introspection: retry on failures the exchange is to blame for.
+    Idempotent,
+    /// Orders, withdrawals: one attempt only.
+    Never,
+}
+
+/// Timeouts and backoff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// Per attempt, connection included.
+    pub timeout: Duration,
+    /// Attempts in all, the first included.
+    pub max_attempts: u32,
+    /// Backoff before the second attempt; doubles each time up to `max_backoff`.
+    pub base_backoff: Duration,
+    pub max_backoff: Duration,
+    /// A `Retry-After` longer than this is not waited for: the error is returned instead.
+    pub max_retry_after: Duration,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            timeout: Duration::from_secs(10),
+            max_attempts: 4,
+            base_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(5),
+            max_retry_after: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Policy {
+    /// The wait before attempt `next` (2, 3, ...), given the last answer's `Retry-After`.
+    pub fn backoff(&self, next: u32, retry_after: Option<Duration>) -> Duration {
+        let exp = self
+            .base_backoff
+            .saturating_mul(1u32 << next.saturating_sub(2).min(16));
+        let exp = exp.min(self.max_backoff);
+        match retry_after {
+            Some(ra) => ra.max(exp),
+            None => exp,
+        }
+    }
+}
+
+/// The HTTP client to exchanges. Cheap to clone; share one per process.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    client: reqwest::Client,
+    policy: Policy,
+}
+
+impl Upstream {
+    /// A client with `policy`. The process must have installed a rustls crypto provider
+    /// (keyfence installs ring's at start-up).
+    pub fn new(policy: Policy) -> Result<Self, UpstreamError> {
+        Self::with_roots(policy, &[])
+    }
+
+    /// As [`Upstream::new`], also trusting these PEM certificates (the simulator's, in tests).
+    pub fn with_roots(policy: Policy, extra_roots_pem: &[&str]) -> Result<Self, UpstreamError> {
+        let mut b = reqwest::Client::builder()
+            .timeout(policy.timeout)
+            .connect_timeout(policy.timeout)
+            .pool_idle_timeout(Duration::from_secs(30))
+            .user_agent(concat!("keyfence/", env!("CARGO_PKG_VERSION")));
+        for pem in extra_roots_pem {
+            let cert = reqwest::Certificate::from_pem(pem.as_bytes())
+                .map_err(|e| UpstreamError::Build(format!("bad root certificate: {e}")))?;
+            b = b.add_root_certificate(cert);
+        }
+        let client = b
+            .build()
+            .map_err(|e| UpstreamError::Build(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Upstream { client, policy })
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Send to `base_url` the request `build(attempt)` makes (attempt counts from 1; sign it
+    /// there). Retries per `retry` and the policy.
+    pub async fn send<F>(
+        &self,
+        base_url: &str,
+        retry: Retry,
+        mut build: F,
+    ) -> Result<UpstreamResponse, UpstreamError>
+    where
+        F: FnMut(u32) -> Result<HttpRequest, String>,
+    {
+        let base = base_url.trim_end_matches('/');
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(UpstreamError::BadUrl(base_url.to_owned()));
+        }
+        let max = match retry {
+            Retry::Idempotent => self.policy.max_attempts.max(1),
+            Retry::Never => 1,
+        };
+        let mut attempt = 1;
+        loop {
+            let req = build(attempt).map_err(UpstreamError::Build)?;
+            let url = format!("{base}{}", req.target());
+            let result = self.once(&url, &req, attempt).await;
+            let retry_after = match &result {
+                Ok(resp) => match resp.status {
+                    429 | 500..=599 => resp.header("retry-after").and_then(parse_retry_after),
+                    _ => return Ok(resp.clone()),
+                },
+                Err(e) if !e.retryable() => return result,
+                Err(_) => None,
+            };
+            if attempt >= max {
+                return match result {
+                    Ok(resp) => Err(UpstreamError::Status {
+                        url,
+                        status: resp.status,
+                        attempts: attempt,
+                        response: Box::new(resp),
+                    }),
+                    Err(e) => Err(e),
+                };
+            }
+            if retry_after.is_some_and(|ra| ra > self.policy.max_retry_after) {
+                return match result {
+                    Ok(resp) => Err(UpstreamError::Status {
+                        url,
+                        status: resp.status,
+                        attempts: attempt,
+                        response: Box::new(resp),
+                    }),
+                    Err(e) => Err(e),
+                };
+            }
+            let wait = self.policy.backoff(attempt + 1, retry_after);
+            tracing::debug!(%url, attempt, wait_ms = wait.as_millis() as u64, "retrying");
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+    }
+
+    async fn once(
+        &self,
+        url: &str,
+        req: &HttpRequest,
+        attempt: u32,
+    ) -> Result<UpstreamResponse, UpstreamError> {
+        let method = reqwest::Method::from_bytes(req.method.as_bytes())
+            .map_err(|_| UpstreamError::Build(format!("bad method `{}`", req.method)))?;
+        let mut rb = self.client.request(method, url);
+        for (k, v) in &req.headers {
+            rb = rb.header(k.as_str(), v.as_str());
+        }
+        if !req.body.is_empty() {
+            rb = rb.body(req.body.clone());
+        }
+        let resp = rb
+            .send()
+            .await
+            .map_err(|e| classify(url, attempt, &e, self.policy.timeout))?;
+        let status = resp.status().as_u16();
+        let headers = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| classify(url, attempt, &e, self.policy.timeout))?
+            .to_vec();
+        Ok(UpstreamResponse {
+            status,
+            headers,
+            body,
+            attempts: attempt,
+        })
+    }
+}
+
+fn classify(url: &str, attempts: u32, e: &reqwest::Error, timeout: Duration) -> UpstreamError {
+    if e.is_timeout() {
+        UpstreamError::Timeout {
+            url: url.to_owned(),
+            timeout_ms: timeout.as_millis(),
+            attempts,
+        }
+    } else if e.is_connect() {
+        UpstreamError::Connect {
+            url: url.to_owned(),
+            attempts,
+            reason: source_chain(e),
+        }
+    } else if e.is_builder() {
+        UpstreamError::BadUrl(url.to_owned())
+    } else {
+        UpstreamError::Transport {
+            url: url.to_owned(),
+            attempts,
+            reason: source_chain(e),
+        }
+    }
+}
+
+fn source_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        cur = s.source();
+    }
+    out
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is not used by the venues; it counts as absent).
+fn parse_retry_after(v: &str) -> Option<Duration> {
+    v.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_and_honours_retry_after() {
+        let p = Policy {
+            base_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_millis(700),
+            ..Policy::default()
+        };
+        assert_eq!(p.backoff(2, None), Duration::from_millis(100));
+        assert_eq!(p.backoff(3, None), Duration::from_millis(200));
+        assert_eq!(p.backoff(4, None), Duration::from_millis(400));
+        assert_eq!(p.backoff(5, None), Duration::from_millis(700));
+        assert_eq!(p.backoff(60, None), Duration::from_millis(700));
+        assert_eq!(
+            p.backoff(2, Some(Duration::from_secs(2))),
+            Duration::from_secs(2)
+        );
+        assert_eq!(parse_retry_after(" 7 "), Some(Duration::from_secs(7)));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+    }
+
+    #[test]
+    fn errors_know_who_is_at_fault_and_whether_to_retry() {
+        let e = UpstreamError::BadUrl("ftp://x".into());
+        assert_eq!((e.blame(), e.retryable()), (Blame::Keyfence, false));
+        let t = UpstreamError::Timeout {
+            url: "u".into(),
+            timeout_ms: 1,
+            attempts: 1,
+        };
+        assert_eq!((t.blame(), t.retryable()), (Blame::Exchange, true));
+    }
+}
