@@ -71,6 +71,12 @@ pub struct Faults {
     pub rate_limits: u32,
     #[serde(default)]
     pub retry_after_s: Option<u64>,
+    /// Answer this many requests with HTTP 200 and an HTML page (a captive portal, a CDN error).
+    #[serde(default)]
+    pub html: u32,
+    /// Answer this many requests with the real answer cut off halfway (truncated JSON).
+    #[serde(default)]
+    pub truncated: u32,
 }
 
 struct Shared {
@@ -370,6 +376,16 @@ async fn answer(
                 tokio::time::sleep(Duration::from_millis(latency)).await;
                 handle(venue, &shared, &http, peer, host, now)
             }
+            Some(FaultAction::Truncate(latency)) => {
+                tokio::time::sleep(Duration::from_millis(latency)).await;
+                let mut r = handle(venue, &shared, &http, peer, host, now);
+                let mut cut = r.body.len() / 2;
+                while !r.body.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                r.body.truncate(cut);
+                r
+            }
             None => handle(venue, &shared, &http, peer, host, now),
         }
     };
@@ -403,6 +419,7 @@ enum FaultAction {
     Timeout,
     Respond(NativeResponse, u64),
     Delay(u64),
+    Truncate(u64),
 }
 
 fn take_fault(shared: &Shared, venue: Venue) -> Option<FaultAction> {
@@ -438,6 +455,19 @@ fn take_fault(shared: &Shared, venue: Venue) -> Option<FaultAction> {
         );
         r.status = f.error_status.unwrap_or(503);
         return Some(FaultAction::Respond(r, latency));
+    }
+    if f.html > 0 {
+        f.html -= 1;
+        let r = NativeResponse {
+            status: 200,
+            headers: vec![("content-type".into(), "text/html".into())],
+            body: "<html><head><title>Just a moment...</title></head><body>Checking your browser</body></html>".into(),
+        };
+        return Some(FaultAction::Respond(r, latency));
+    }
+    if f.truncated > 0 {
+        f.truncated -= 1;
+        return Some(FaultAction::Truncate(latency));
     }
     (latency > 0).then_some(FaultAction::Delay(latency))
 }

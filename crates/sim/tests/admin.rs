@@ -119,6 +119,38 @@ async fn faults_are_injected_in_order_and_every_request_is_logged() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn html_and_truncated_answers_can_be_injected() {
+    let sim = start(&SimConfig::parse(CONFIG, "test").unwrap())
+        .await
+        .unwrap();
+    let admin = format!("http://{}", sim.admin);
+    let base = sim.base_url(keyfence_types::Venue::Binance).unwrap();
+    let c = client();
+    c.post(format!("{admin}/admin/faults"))
+        .json(&json!({"venue": "binance", "html": 1, "truncated": 1}))
+        .send()
+        .await
+        .unwrap();
+    let html = c.get(format!("{base}/api/v3/time")).send().await.unwrap();
+    assert_eq!(html.status(), 200);
+    assert!(html.text().await.unwrap().starts_with("<html>"));
+    let cut = c.get(format!("{base}/api/v3/time")).send().await.unwrap();
+    let cut = cut.text().await.unwrap();
+    let whole = c
+        .get(format!("{base}/api/v3/time"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(serde_json::from_str::<Value>(&whole).is_ok(), "{whole}");
+    assert!(serde_json::from_str::<Value>(&cut).is_err(), "{cut}");
+    assert!(whole.starts_with(&cut) && cut.len() < whole.len());
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn latency_is_added_to_every_answer() {
     let sim = start(&SimConfig::parse(CONFIG, "test").unwrap())
         .await
