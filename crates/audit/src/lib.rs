@@ -520,3 +520,61 @@ pub fn permission_name(p: Permission) -> &'static str {
         Permission::Other => "other",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for s in Severity::ALL {
+            assert_eq!(s.as_str().parse::<Severity>(), Ok(s));
+            assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{s}\""));
+        }
+        for p in Purpose::ALL {
+            assert_eq!(p.as_str().parse::<Purpose>(), Ok(p));
+            assert_eq!(serde_json::to_string(&p).unwrap(), format!("\"{p}\""));
+        }
+        for t in [Tier::Auto, Tier::High, Tier::Medium, Tier::Low] {
+            assert_eq!(t.as_str().parse::<Tier>(), Ok(t));
+        }
+        assert!("spot-ish".parse::<Purpose>().is_err());
+        assert!("urgent".parse::<Tier>().is_err());
+        assert!(Severity::Critical > Severity::High && Severity::Low > Severity::Info);
+    }
+
+    #[test]
+    fn permission_names_match_serde() {
+        use Permission::*;
+        for p in [
+            Read,
+            SpotTrade,
+            MarginTrade,
+            FuturesTrade,
+            OptionsTrade,
+            Withdraw,
+            Transfer,
+            Deposit,
+            Subaccount,
+            KeyManagement,
+            Earn,
+            Other,
+        ] {
+            assert_eq!(
+                serde_json::to_string(&p).unwrap(),
+                format!("\"{}\"", permission_name(p))
+            );
+        }
+    }
+
+    #[test]
+    fn purposes_allow_only_what_they_trade() {
+        use Permission::*;
+        assert!(Purpose::Spot.allows(SpotTrade) && !Purpose::Spot.allows(FuturesTrade));
+        assert!(Purpose::Margin.allows(MarginTrade) && Purpose::Margin.allows(SpotTrade));
+        assert!(Purpose::Futures.allows(FuturesTrade) && !Purpose::Futures.allows(SpotTrade));
+        assert!(Purpose::Trading.allows(OptionsTrade) && !Purpose::Trading.allows(Withdraw));
+        assert!(!Purpose::ReadOnly.allows(SpotTrade) && Purpose::ReadOnly.allows(Read));
+        assert!(!Purpose::ReadOnly.trades());
+    }
+}

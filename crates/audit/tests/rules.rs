@@ -132,3 +132,21 @@ fn unknown_fields_in_a_rule_file_are_refused() {
         "{p:?}"
     );
 }
+
+#[test]
+fn every_remedy_speaks_of_its_own_venue() {
+    let rules = RuleSet::bundled().unwrap();
+    for rule in rules.iter() {
+        assert_eq!(rule.remedy.len(), 5, "{}", rule.id);
+        for (venue, text) in &rule.remedy {
+            let name = match venue {
+                keyfence_types::Venue::Okx => "OKX:".to_owned(),
+                v => {
+                    let s = v.as_str();
+                    format!("{}{}:", s[..1].to_uppercase(), &s[1..])
+                }
+            };
+            assert!(text.starts_with(&name), "{} {venue}: {text}", rule.id);
+        }
+    }
+}
