@@ -466,6 +466,11 @@ pub fn audit(
             }
             shared.remove(&ctx.service);
             let outcome = match &input.outcome {
+                // A profile from another venue would get another venue's remedies.
+                Ok(profile) if profile.venue != ctx.exchange => Err(format!(
+                    "the answer describes a {} key, but `{}` is a {} key",
+                    profile.venue, ctx.label, ctx.exchange
+                )),
                 Ok(profile) => {
                     let findings = eval::evaluate(rules, profile, ctx, &shared, config, now);
                     Ok(Audited {

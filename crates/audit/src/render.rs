@@ -245,7 +245,8 @@ pub fn markdown(reports: &[KeyReport]) -> String {
 // SARIF
 
 /// The `$schema` SARIF files name.
-pub const SARIF_SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
+pub const SARIF_SCHEMA: &str =
+    "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json";
 
 fn sarif_level(s: Severity) -> &'static str {
     match s {

@@ -394,3 +394,19 @@ fn markdown_and_table() {
     golden("audit.md", &md);
     golden("audit.txt", &t);
 }
+
+#[test]
+fn a_profile_from_another_venue_is_an_error_not_a_grade() {
+    let reports = audit(
+        &[AuditInput {
+            context: KeyContext::new("k", Venue::Binance, "bot", Purpose::Spot),
+            outcome: Ok(KeyProfile::empty(Venue::Kraken)),
+        }],
+        &RuleSet::bundled().unwrap(),
+        &AuditConfig::default(),
+        datetime!(2026-06-01 00:00 UTC),
+    );
+    let err = reports[0].outcome.as_ref().unwrap_err();
+    assert!(err.contains("kraken") && err.contains("binance"), "{err}");
+    assert_eq!(exit_code(&reports, FailOn::Never), 3);
+}
