@@ -233,6 +233,15 @@ impl RuleSet {
     }
 }
 
+/// Joins the lines of each paragraph: rule files wrap their prose, reports should not.
+fn reflow(text: &str) -> String {
+    text.trim()
+        .split("\n\n")
+        .map(|para| para.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect::<Vec<_>>()
+        .join("\n\n")
+}
+
 fn parse_one(file: &str, text: &str, problems: &mut Vec<String>) -> Option<Rule> {
     let raw: RuleFile = match toml::from_str(text) {
         Ok(r) => r,
@@ -290,7 +299,7 @@ fn parse_one(file: &str, text: &str, problems: &mut Vec<String>) -> Option<Rule>
         id: raw.id,
         severity,
         title: raw.title.trim().to_owned(),
-        why: raw.why.trim().to_owned(),
+        why: reflow(&raw.why),
         remedy,
         references: raw.references,
         examples: raw.examples,
