@@ -1,6 +1,7 @@
 //! The `keyfence` binary: one command per capability.
 
 mod demo;
+mod rules;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,6 +31,11 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// The audit's rules: `check` validates them and runs their examples, `list` shows them.
+    Rules {
+        #[command(subcommand)]
+        command: rules::RulesCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -44,6 +50,10 @@ fn main() -> ExitCode {
     let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
 
     let cli = Cli::parse();
+    // Pure commands need no runtime.
+    if let Command::Rules { command } = &cli.command {
+        return rules::run(command);
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -58,6 +68,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Demo => demo::run().await,
             Command::Sim { config } => run_sim(config).await,
+            Command::Rules { .. } => Ok(()),
         }
     });
     match result {

@@ -150,3 +150,38 @@ fn demo_tours_every_venue_and_stops_by_itself() {
     );
     assert!(text.contains("orders filled"), "{text}");
 }
+
+#[test]
+fn rules_check_runs_every_example_and_rules_list_shows_every_rule() {
+    let out = bin().args(["rules", "check"]).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.trim_end().ends_with("examples: ok"), "{text}");
+    let out = bin().args(["rules", "list"]).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    for id in [
+        "withdraw-enabled",
+        "transfer-enabled",
+        "key-management-enabled",
+        "no-ip-restriction",
+        "ip-range-too-broad",
+        "excess-permission",
+        "rotation-overdue",
+        "key-expiring",
+        "key-shared",
+        "master-account-key",
+        "cannot-trade",
+        "not-checked",
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(id)),
+            "{id} missing:\n{text}"
+        );
+    }
+    assert!(text.contains("withdraw-enabled        critical"), "{text}");
+}

@@ -1,0 +1,585 @@
+//! The key auditor: what a key can do, graded against least privilege for its purpose.
+//!
+//! Input per key is the venue's answer normalised into a [`KeyProfile`] (by
+//! `keyfence_exchange::parse_key_info`) plus what keyfence knows about the key ([`KeyContext`]).
+//! Output is a [`KeyReport`] per key: findings, each with a remedy for the key's venue, and a
+//! grade from A to F. Rules are data (`rules/*.toml`, one file per rule, with examples); the
+//! condition of each rule is Rust code keyed by the rule's id (`eval.rs`).
+//!
+//! Architecture invariant: this crate does no I/O (the rules are compiled in with
+//! `include_str!`) and never reads the clock (`now` is an argument).
+
+mod eval;
+pub mod render;
+pub mod rules;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::str::FromStr;
+
+use keyfence_types::{KeyProfile, Permission, Venue};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+pub use rules::{CheckReport, Example, Rule, RuleSet, check_bundled, check_sources};
+
+/// How much a finding matters, lowest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub const ALL: [Severity; 5] = [
+        Severity::Info,
+        Severity::Low,
+        Severity::Medium,
+        Severity::High,
+        Severity::Critical,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown severity `{0}`; expected one of info, low, medium, high, critical")]
+pub struct UnknownSeverity(pub String);
+
+impl FromStr for Severity {
+    type Err = UnknownSeverity;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Severity::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| UnknownSeverity(s.to_owned()))
+    }
+}
+
+/// `--fail-on`: the lowest severity that makes the audit fail, or never.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailOn {
+    At(Severity),
+    Never,
+}
+
+impl Default for FailOn {
+    fn default() -> Self {
+        FailOn::At(Severity::High)
+    }
+}
+
+impl FromStr for FailOn {
+    type Err = UnknownSeverity;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "never" {
+            return Ok(FailOn::Never);
+        }
+        s.parse()
+            .map(FailOn::At)
+            .map_err(|_| UnknownSeverity(format!("{s}` (or `never")))
+    }
+}
+
+/// What a key is for. Decides which permissions it needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Purpose {
+    /// Spot trading only.
+    Spot,
+    /// Spot and margin trading.
+    Margin,
+    /// Futures or perpetual swaps.
+    Futures,
+    /// Options.
+    Options,
+    /// Any kind of trading (a multi-product bot).
+    Trading,
+    /// Reading balances, orders and trades (portfolio trackers, tax tools, monitors).
+    ReadOnly,
+}
+
+impl Purpose {
+    pub const ALL: [Purpose; 6] = [
+        Purpose::Spot,
+        Purpose::Margin,
+        Purpose::Futures,
+        Purpose::Options,
+        Purpose::Trading,
+        Purpose::ReadOnly,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Spot => "spot",
+            Purpose::Margin => "margin",
+            Purpose::Futures => "futures",
+            Purpose::Options => "options",
+            Purpose::Trading => "trading",
+            Purpose::ReadOnly => "read-only",
+        }
+    }
+
+    /// The trading permissions the purpose needs, all of them (empty: needs no trading).
+    pub fn trade_needs(self) -> &'static [Permission] {
+        match self {
+            Purpose::Spot => &[Permission::SpotTrade],
+            Purpose::Margin => &[Permission::SpotTrade, Permission::MarginTrade],
+            Purpose::Futures => &[Permission::FuturesTrade],
+            Purpose::Options => &[Permission::OptionsTrade],
+            // Any one trading permission will do; see `cannot-trade`.
+            Purpose::Trading => &[],
+            Purpose::ReadOnly => &[],
+        }
+    }
+
+    /// Whether the purpose places orders.
+    pub fn trades(self) -> bool {
+        !matches!(self, Purpose::ReadOnly)
+    }
+
+    /// Every permission the purpose may use; anything else is excess.
+    pub fn allows(self, p: Permission) -> bool {
+        match p {
+            Permission::Read => true,
+            _ if self == Purpose::Trading => p.is_trading(),
+            _ => self.trade_needs().contains(&p),
+        }
+    }
+}
+
+impl fmt::Display for Purpose {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown purpose `{0}`; expected one of spot, margin, futures, options, trading, read-only"
+)]
+pub struct UnknownPurpose(pub String);
+
+impl FromStr for Purpose {
+    type Err = UnknownPurpose;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Purpose::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| UnknownPurpose(s.to_owned()))
+    }
+}
+
+/// The account-value tier that sets a key's rotation schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    /// Chosen from the account's value in USD ([`AuditConfig::auto_high_usd`] and
+    /// [`AuditConfig::auto_medium_usd`]); `high` when the value is unknown.
+    Auto,
+    High,
+    Medium,
+    Low,
+}
+
+impl Tier {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Auto => "auto",
+            Tier::High => "high",
+            Tier::Medium => "medium",
+            Tier::Low => "low",
+        }
+    }
+}
+
+impl fmt::Display for Tier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown tier `{0}`; expected one of auto, high, medium, low")]
+pub struct UnknownTier(pub String);
+
+impl FromStr for Tier {
+    type Err = UnknownTier;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [Tier::Auto, Tier::High, Tier::Medium, Tier::Low]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| UnknownTier(s.to_owned()))
+    }
+}
+
+/// What keyfence knows about a key beyond what its venue says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyContext {
+    /// The operator's name for the key (unique in the vault).
+    pub label: String,
+    pub exchange: Venue,
+    /// The service (bot) the key is for.
+    pub service: String,
+    pub purpose: Purpose,
+    pub tier: Tier,
+    /// The account's value in USD, for `tier = auto`.
+    pub account_value_usd: Option<Decimal>,
+    /// When keyfence first saw the key; used only when the venue does not say.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub created: Option<OffsetDateTime>,
+    /// When the key was last rotated; used only when the venue does not say when it was created.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_rotated: Option<OffsetDateTime>,
+    /// The vault's fingerprint of the real key: keys with equal fingerprints in one batch are
+    /// one real key.
+    pub fingerprint: Option<String>,
+    /// Other services the same real key is known to serve.
+    pub shared_with: BTreeSet<String>,
+}
+
+impl KeyContext {
+    /// A context with the defaults: tier `auto`, no dates, no fingerprint, not shared.
+    pub fn new(label: &str, exchange: Venue, service: &str, purpose: Purpose) -> Self {
+        KeyContext {
+            label: label.to_owned(),
+            exchange,
+            service: service.to_owned(),
+            purpose,
+            tier: Tier::Auto,
+            account_value_usd: None,
+            created: None,
+            last_rotated: None,
+            fingerprint: None,
+            shared_with: BTreeSet::new(),
+        }
+    }
+}
+
+/// Rotation schedule per tier, in days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RotationSchedule {
+    pub high_days: u32,
+    pub medium_days: u32,
+    pub low_days: u32,
+}
+
+impl Default for RotationSchedule {
+    fn default() -> Self {
+        RotationSchedule {
+            high_days: 30,
+            medium_days: 60,
+            low_days: 90,
+        }
+    }
+}
+
+/// The knobs of the audit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    pub rotation: RotationSchedule,
+    /// `key-expiring` fires when a key expires within this many days.
+    pub expiry_warning_days: u32,
+    /// `tier = auto`: an account worth more than this is `high`.
+    pub auto_high_usd: Decimal,
+    /// `tier = auto`: an account worth more than this (and not `high`) is `medium`.
+    pub auto_medium_usd: Decimal,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            rotation: RotationSchedule::default(),
+            expiry_warning_days: 14,
+            auto_high_usd: Decimal::from(10_000),
+            auto_medium_usd: Decimal::from(1_000),
+        }
+    }
+}
+
+impl AuditConfig {
+    /// The tier a key is scheduled by, and how it was chosen.
+    pub fn effective_tier(&self, ctx: &KeyContext) -> (Tier, &'static str) {
+        match ctx.tier {
+            Tier::Auto => match ctx.account_value_usd {
+                Some(v) if v > self.auto_high_usd => (Tier::High, "auto: account value"),
+                Some(v) if v > self.auto_medium_usd => (Tier::Medium, "auto: account value"),
+                Some(_) => (Tier::Low, "auto: account value"),
+                None => (Tier::High, "auto: account value unknown, so the strictest"),
+            },
+            t => (t, "set"),
+        }
+    }
+
+    pub fn rotation_days(&self, tier: Tier) -> u32 {
+        match tier {
+            Tier::High | Tier::Auto => self.rotation.high_days,
+            Tier::Medium => self.rotation.medium_days,
+            Tier::Low => self.rotation.low_days,
+        }
+    }
+}
+
+/// One problem found with one key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub rule: String,
+    pub severity: Severity,
+    pub title: String,
+    /// Why it matters (the rule's text).
+    pub why: String,
+    /// What to change, for this key's venue.
+    pub remedy: String,
+    pub references: Vec<String>,
+    /// What exactly was found on this key.
+    pub detail: String,
+}
+
+/// A grade per key: A best, F worst. See docs/audit.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum Grade {
+    A,
+    B,
+    C,
+    D,
+    F,
+}
+
+impl Grade {
+    /// A: nothing above info. B: worst is low. C: worst is medium. D: one high.
+    /// F: a critical, or two or more highs.
+    pub fn of(findings: &[Finding]) -> Grade {
+        let count = |s: Severity| findings.iter().filter(|f| f.severity == s).count();
+        let worst = findings.iter().map(|f| f.severity).max();
+        match worst {
+            None | Some(Severity::Info) => Grade::A,
+            Some(Severity::Low) => Grade::B,
+            Some(Severity::Medium) => Grade::C,
+            Some(Severity::High) if count(Severity::High) == 1 => Grade::D,
+            Some(Severity::High) | Some(Severity::Critical) => Grade::F,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Grade::A => "A",
+            Grade::B => "B",
+            Grade::C => "C",
+            Grade::D => "D",
+            Grade::F => "F",
+        }
+    }
+}
+
+impl fmt::Display for Grade {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One key to audit: its context and what its venue said (or why it could not be asked).
+#[derive(Debug, Clone)]
+pub struct AuditInput {
+    pub context: KeyContext,
+    /// The normalised answer, or a one-line reason the key could not be audited.
+    pub outcome: Result<KeyProfile, String>,
+}
+
+/// The audit of one key.
+#[derive(Debug, Clone)]
+pub struct KeyReport {
+    pub context: KeyContext,
+    /// `Err` when the key could not be audited.
+    pub outcome: Result<Audited, String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Audited {
+    pub profile: KeyProfile,
+    /// Most severe first, then by rule id.
+    pub findings: Vec<Finding>,
+    pub grade: Grade,
+}
+
+impl KeyReport {
+    pub fn findings(&self) -> &[Finding] {
+        match &self.outcome {
+            Ok(a) => &a.findings,
+            Err(_) => &[],
+        }
+    }
+
+    pub fn grade(&self) -> Option<Grade> {
+        self.outcome.as_ref().ok().map(|a| a.grade)
+    }
+}
+
+/// Audits a batch of keys. Keys with equal fingerprints and different services are one real
+/// key shared by several services (`key-shared`).
+pub fn audit(
+    inputs: &[AuditInput],
+    rules: &RuleSet,
+    config: &AuditConfig,
+    now: OffsetDateTime,
+) -> Vec<KeyReport> {
+    let mut by_fingerprint: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for i in inputs {
+        if let Some(fp) = i.context.fingerprint.as_deref() {
+            by_fingerprint
+                .entry(fp)
+                .or_default()
+                .insert(i.context.service.as_str());
+        }
+    }
+    inputs
+        .iter()
+        .map(|input| {
+            let ctx = &input.context;
+            let mut shared: BTreeSet<String> = ctx.shared_with.clone();
+            if let Some(services) = ctx
+                .fingerprint
+                .as_deref()
+                .and_then(|fp| by_fingerprint.get(fp))
+            {
+                shared.extend(services.iter().map(|s| (*s).to_owned()));
+            }
+            shared.remove(&ctx.service);
+            let outcome = match &input.outcome {
+                // A profile from another venue would get another venue's remedies.
+                Ok(profile) if profile.venue != ctx.exchange => Err(format!(
+                    "the answer describes a {} key, but `{}` is a {} key",
+                    profile.venue, ctx.label, ctx.exchange
+                )),
+                Ok(profile) => {
+                    let findings = eval::evaluate(rules, profile, ctx, &shared, config, now);
+                    Ok(Audited {
+                        profile: profile.clone(),
+                        grade: Grade::of(&findings),
+                        findings,
+                    })
+                }
+                Err(e) => Err(e.clone()),
+            };
+            KeyReport {
+                context: ctx.clone(),
+                outcome,
+            }
+        })
+        .collect()
+}
+
+/// The process exit code for a finished audit.
+///
+/// 3 when at least one key could not be audited (an incomplete audit cannot pass, whatever
+/// the others show); otherwise 1 when a finding is at or above `fail_on`; otherwise 0. Usage
+/// and configuration errors (2) are decided before an audit runs.
+pub fn exit_code(reports: &[KeyReport], fail_on: FailOn) -> u8 {
+    if reports.iter().any(|r| r.outcome.is_err()) {
+        return 3;
+    }
+    let FailOn::At(threshold) = fail_on else {
+        return 0;
+    };
+    let failing = reports
+        .iter()
+        .flat_map(|r| r.findings())
+        .any(|f| f.severity >= threshold);
+    u8::from(failing)
+}
+
+/// The kebab-case name of a permission, as JSON spells it.
+pub fn permission_name(p: Permission) -> &'static str {
+    match p {
+        Permission::Read => "read",
+        Permission::SpotTrade => "spot-trade",
+        Permission::MarginTrade => "margin-trade",
+        Permission::FuturesTrade => "futures-trade",
+        Permission::OptionsTrade => "options-trade",
+        Permission::Withdraw => "withdraw",
+        Permission::Transfer => "transfer",
+        Permission::Deposit => "deposit",
+        Permission::Subaccount => "subaccount",
+        Permission::KeyManagement => "key-management",
+        Permission::Earn => "earn",
+        Permission::Other => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for s in Severity::ALL {
+            assert_eq!(s.as_str().parse::<Severity>(), Ok(s));
+            assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{s}\""));
+        }
+        for p in Purpose::ALL {
+            assert_eq!(p.as_str().parse::<Purpose>(), Ok(p));
+            assert_eq!(serde_json::to_string(&p).unwrap(), format!("\"{p}\""));
+        }
+        for t in [Tier::Auto, Tier::High, Tier::Medium, Tier::Low] {
+            assert_eq!(t.as_str().parse::<Tier>(), Ok(t));
+        }
+        assert!("spot-ish".parse::<Purpose>().is_err());
+        assert!("urgent".parse::<Tier>().is_err());
+        assert!(Severity::Critical > Severity::High && Severity::Low > Severity::Info);
+    }
+
+    #[test]
+    fn permission_names_match_serde() {
+        use Permission::*;
+        for p in [
+            Read,
+            SpotTrade,
+            MarginTrade,
+            FuturesTrade,
+            OptionsTrade,
+            Withdraw,
+            Transfer,
+            Deposit,
+            Subaccount,
+            KeyManagement,
+            Earn,
+            Other,
+        ] {
+            assert_eq!(
+                serde_json::to_string(&p).unwrap(),
+                format!("\"{}\"", permission_name(p))
+            );
+        }
+    }
+
+    #[test]
+    fn purposes_allow_only_what_they_trade() {
+        use Permission::*;
+        assert!(Purpose::Spot.allows(SpotTrade) && !Purpose::Spot.allows(FuturesTrade));
+        assert!(Purpose::Margin.allows(MarginTrade) && Purpose::Margin.allows(SpotTrade));
+        assert!(Purpose::Futures.allows(FuturesTrade) && !Purpose::Futures.allows(SpotTrade));
+        assert!(Purpose::Trading.allows(OptionsTrade) && !Purpose::Trading.allows(Withdraw));
+        assert!(!Purpose::ReadOnly.allows(SpotTrade) && Purpose::ReadOnly.allows(Read));
+        assert!(!Purpose::ReadOnly.trades());
+    }
+}
