@@ -49,23 +49,25 @@ impl Key {
     /// Read an age identity file (`AGE-SECRET-KEY-1…` lines, `#` comments). Errors never quote
     /// the file's content.
     pub fn identity_file(path: &Path) -> Result<Key, VaultError> {
-        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|source| {
-            VaultError::Io {
-                what: "read the identity file",
-                path: path.to_path_buf(),
-                source,
-            }
-        })?);
+        let text =
+            Zeroizing::new(
+                std::fs::read_to_string(path).map_err(|source| VaultError::Io {
+                    what: "read the identity file",
+                    path: path.to_path_buf(),
+                    source,
+                })?,
+            );
         let mut ids = Vec::new();
         for (i, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let id = age::x25519::Identity::from_str(line).map_err(|_| VaultError::BadIdentity {
-                path: path.to_path_buf(),
-                line: i + 1,
-            })?;
+            let id =
+                age::x25519::Identity::from_str(line).map_err(|_| VaultError::BadIdentity {
+                    path: path.to_path_buf(),
+                    line: i + 1,
+                })?;
             ids.push(id);
         }
         if ids.is_empty() {
@@ -122,17 +124,13 @@ impl Key {
                 ));
                 decryptor.decrypt(std::iter::once(&id as &dyn age::Identity))
             }
-            Key::Identity(ids) => {
-                decryptor.decrypt(ids.iter().map(|i| i as &dyn age::Identity))
-            }
+            Key::Identity(ids) => decryptor.decrypt(ids.iter().map(|i| i as &dyn age::Identity)),
         };
         let mut reader = reader.map_err(|e| match e {
-            age::DecryptError::DecryptionFailed | age::DecryptError::NoMatchingKeys => {
-                match mode {
-                    Mode::Passphrase => VaultError::WrongPassphrase,
-                    Mode::Identity => VaultError::WrongIdentity,
-                }
-            }
+            age::DecryptError::DecryptionFailed | age::DecryptError::NoMatchingKeys => match mode {
+                Mode::Passphrase => VaultError::WrongPassphrase,
+                Mode::Identity => VaultError::WrongIdentity,
+            },
             age::DecryptError::ExcessiveWork { .. } => {
                 VaultError::Damaged("its scrypt work factor is too high to try")
             }

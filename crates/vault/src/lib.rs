@@ -52,7 +52,9 @@ pub enum VaultError {
         Mode::Identity => "the vault is encrypted to an age identity; give it with --identity FILE",
     })]
     WrongKeyKind { file: Mode },
-    #[error("the vault file cannot be read: {0}; restore `vault.age.prev` or a backup (nothing was changed)")]
+    #[error(
+        "the vault file cannot be read: {0}; restore `vault.age.prev` or a backup (nothing was changed)"
+    )]
     Damaged(&'static str),
     #[error("the file is larger than 16 MiB and is not a vault or backup")]
     TooLarge,
@@ -140,7 +142,9 @@ impl std::str::FromStr for Purpose {
             .into_iter()
             .find(|p| p.as_str().eq_ignore_ascii_case(s))
             .ok_or_else(|| {
-                format!("unknown purpose `{s}`; expected spot, futures, margin, options or read-only")
+                format!(
+                    "unknown purpose `{s}`; expected spot, futures, margin, options or read-only"
+                )
             })
     }
 }
@@ -568,7 +572,11 @@ impl Vault {
 fn parse_document(plain: &[u8]) -> Result<(SecretBytes, Vec<Entry>), VaultError> {
     use base64::Engine as _;
     let doc: Document = serde_json::from_slice(plain).map_err(|e| {
-        VaultError::BadContent(format!("unparseable at line {} column {}", e.line(), e.column()))
+        VaultError::BadContent(format!(
+            "unparseable at line {} column {}",
+            e.line(),
+            e.column()
+        ))
     })?;
     if doc.format != DOCUMENT_FORMAT || doc.version != FORMAT_VERSION {
         return Err(VaultError::BadContent(format!(
@@ -655,7 +663,9 @@ pub fn validate_credential(venue: Venue, c: &Credential) -> Result<(), VaultErro
         }
     }
     if c.passphrase.is_some() && venue != Venue::Okx {
-        return Err(bad(format!("{venue} keys have no `passphrase`; leave it out")));
+        return Err(bad(format!(
+            "{venue} keys have no `passphrase`; leave it out"
+        )));
     }
     if c.secret.is_some() && c.private_key.is_some() {
         return Err(bad(
@@ -663,9 +673,7 @@ pub fn validate_credential(venue: Venue, c: &Credential) -> Result<(), VaultErro
         ));
     }
     if c.private_key.is_some() && !matches!(venue, Venue::Binance | Venue::Coinbase) {
-        return Err(bad(format!(
-            "{venue} keys use `secret`, not `private_key`"
-        )));
+        return Err(bad(format!("{venue} keys use `secret`, not `private_key`")));
     }
     let rng = ring::rand::SystemRandom::new();
     keyfence_exchange::SigningKey::from_credential(venue, c, &rng)
