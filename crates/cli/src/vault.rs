@@ -484,10 +484,8 @@ fn open_or_create(g: &Globals, home: &Home) -> Result<(Vault, Key)> {
 fn new_key(g: &Globals) -> Result<Key> {
     let have_passphrase =
         g.passphrase_file.is_some() || std::env::var_os("KEYFENCE_PASSPHRASE").is_some();
-    if !have_passphrase {
-        if let Some(p) = &g.identity {
-            return Ok(Key::identity_file(p)?);
-        }
+    if let (false, Some(p)) = (have_passphrase, &g.identity) {
+        return Ok(Key::identity_file(p)?);
     }
     let pass = if have_passphrase {
         existing_passphrase(g)?

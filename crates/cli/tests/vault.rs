@@ -1,6 +1,8 @@
 //! `keyfence init` and `keyfence vault …` as a user runs them, with a temporary --home.
 //! The secret-leak test runs every vault command and greps all output and files for secrets.
 
+#![allow(clippy::unwrap_used, clippy::panic)] // test code: a failed set-up fails the test loudly
+
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -1,6 +1,8 @@
 //! The vault's promises: round trip, wrong passphrase, damaged files, failed writes that change
 //! nothing, one real key per service, identity mode, export/import, no secret in Debug.
 
+#![allow(clippy::unwrap_used, clippy::panic)] // test code: a failed set-up fails the test loudly
+
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
