@@ -635,3 +635,38 @@ fn no_secret_leaks_through_output_or_files() {
         }
     }
 }
+
+/// The README's vault quick start, run by `sh` exactly as written there.
+#[test]
+fn readme_quick_start_runs_as_written() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let rest = &readme[readme.find("<!-- vault-quickstart -->").unwrap()..];
+    let start = rest.find("```sh\n").unwrap() + "```sh\n".len();
+    let script = &rest[start..start + rest[start..].find("```").unwrap()];
+    let dir = tempdir("readme");
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_keyfence")).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut c = Command::new("sh");
+    c.arg("-ec")
+        .arg(script)
+        .current_dir(&dir)
+        .env("PATH", path)
+        .env("KEYFENCE_HOME", dir.join("home"))
+        .env("KEYFENCE_SCRYPT_LOG_N", "10")
+        .env_remove("KEYFENCE_PASSPHRASE");
+    let out = ok(&run(&mut c, None));
+    let list = out
+        .lines()
+        .skip_while(|l| !l.starts_with("LABEL"))
+        .collect::<Vec<_>>();
+    assert_eq!(list.len(), 2, "{out}");
+    assert!(
+        list[1].starts_with("binance-bot  binance   freqtrade  spot     kf:"),
+        "{out}"
+    );
+    assert!(!dir.join("binance-key.json").exists());
+}

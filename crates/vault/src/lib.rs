@@ -43,7 +43,9 @@ pub enum VaultError {
     NoVault(PathBuf),
     #[error("a vault already exists in `{}`", .0.display())]
     VaultExists(PathBuf),
-    #[error("wrong passphrase for the vault (nothing was changed); if you are sure of it, the file's header may be damaged: restore `vault.age.prev` or a backup")]
+    #[error(
+        "wrong passphrase for the vault (nothing was changed); if you are sure of it, the file's header may be damaged: restore `vault.age.prev` or a backup"
+    )]
     WrongPassphrase,
     #[error("the identity file does not match the vault's recipients (nothing was changed)")]
     WrongIdentity,
