@@ -31,8 +31,7 @@ pub struct Globals {
 
 #[derive(Subcommand, Debug)]
 pub enum VaultCommand {
-    /// Add a real exchange key. The credential is read without echo from the terminal, or as
-    /// one JSON object on stdin; never from the command line.
+    /// Add a real exchange key (credential from a no-echo prompt or JSON on stdin, never argv).
     #[command(long_about = ADD_LONG, after_long_help = ADD_EXAMPLES)]
     Add(AddArgs),
     /// List the keys (metadata and fingerprints; never secrets).
@@ -44,6 +43,9 @@ pub enum VaultCommand {
         format: Format,
     },
     /// Show one key's metadata (never its secrets).
+    #[command(
+        after_long_help = "Examples:\n  keyfence vault show binance-bot\n  keyfence vault show binance-bot --format json"
+    )]
     Show {
         label: String,
         #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -65,8 +67,12 @@ pub enum VaultCommand {
         #[arg(long, short, value_name = "FILE")]
         output: Option<PathBuf>,
     },
-    /// Add every key of a backup made by `vault export`; decrypted with --identity FILE.
+    /// Add every key of a backup made by `vault export` (decrypted with --identity FILE).
+    ///
     /// All or nothing: a label or real key already in the vault refuses the import.
+    #[command(
+        after_long_help = "Example:\n  KEYFENCE_PASSPHRASE=... keyfence vault import keyfence-backup.age --identity backup.key"
+    )]
     Import {
         /// The backup file.
         file: PathBuf,
