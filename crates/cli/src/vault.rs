@@ -172,7 +172,15 @@ fn home(g: &Globals) -> Result<Home> {
         Some(d) => d.clone(),
         None => Home::default_dir()?,
     };
-    Ok(Home::new(dir))
+    let home = Home::new(dir);
+    if let Some(mode) = home.loose_mode() {
+        eprintln!(
+            "warning: the data directory {} is open to other users (mode {mode:o}); run `chmod 700 {}`",
+            home.dir().display(),
+            home.dir().display()
+        );
+    }
+    Ok(home)
 }
 
 /// `keyfence init`: the data directory (0700) and an empty vault.

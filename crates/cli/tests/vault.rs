@@ -213,6 +213,16 @@ fn init_creates_a_private_home_and_is_idempotent() {
     assert!(home.join("vault.age").exists());
     let out = ok(&run(with_pass(&home).arg("init"), None));
     assert!(out.contains("already initialised"), "{out}");
+    // a directory others can read is named, with the fix
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let o = run(with_pass(&home).args(["vault", "list"]), None);
+        ok(&o);
+        assert!(text(&o).contains("chmod 700"), "{}", text(&o));
+        std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
     // KEYFENCE_HOME works as --home does
     let mut c = Command::new(env!("CARGO_BIN_EXE_keyfence"));
     c.env("KEYFENCE_HOME", &home)

@@ -140,6 +140,19 @@ impl Home {
         Ok(true)
     }
 
+    /// The directory's mode when others (group or world) may read or enter it; `None` when it
+    /// is private, missing, or the platform has no modes.
+    pub fn loose_mode(&self) -> Option<u32> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = fs::metadata(&self.dir).ok()?.permissions().mode() & 0o777;
+            (mode & 0o077 != 0).then_some(mode)
+        }
+        #[cfg(not(unix))]
+        None
+    }
+
     /// Read the vault file; `None` when there is none yet.
     pub(crate) fn read_vault(&self) -> Result<Option<Vec<u8>>, VaultError> {
         let path = self.vault_path();
