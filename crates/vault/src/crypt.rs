@@ -183,5 +183,14 @@ pub(crate) fn encrypt_to(
 
 /// Parse an `age1…` recipient.
 pub(crate) fn parse_recipient(s: &str) -> Result<age::x25519::Recipient, VaultError> {
-    age::x25519::Recipient::from_str(s.trim()).map_err(|_| VaultError::BadRecipient(s.to_owned()))
+    age::x25519::Recipient::from_str(s.trim()).map_err(|_| {
+        // Quote it only when it looks like a recipient: a pasted secret key must not be echoed.
+        let t = s.trim();
+        let shown = if t.len() <= 100 && t.to_ascii_lowercase().starts_with("age1") {
+            format!("`{t}`")
+        } else {
+            "the value given".to_owned()
+        };
+        VaultError::BadRecipient(shown)
+    })
 }

@@ -66,9 +66,11 @@ pub enum VaultError {
     Encrypt,
     #[error("`{}` line {line} is not an age X25519 identity (AGE-SECRET-KEY-1...); create one with `age-keygen -o FILE`", path.display())]
     BadIdentity { path: PathBuf, line: usize },
-    #[error("`{0}` is not an age X25519 recipient (age1...)")]
+    #[error(
+        "{0} is not an age X25519 recipient; give the `age1...` line that `age-keygen` prints (not the secret key)"
+    )]
     BadRecipient(String),
-    #[error("invalid {field} `{value}`: {why}")]
+    #[error("invalid {field} ({value}): {why}")]
     BadField {
         field: &'static str,
         value: String,
@@ -612,7 +614,7 @@ fn validate_name(field: &'static str, s: &str) -> Result<(), VaultError> {
     } else {
         Err(VaultError::BadField {
             field,
-            value: s.chars().take(80).collect(),
+            value: format!("`{}`", s.chars().take(80).collect::<String>()),
             why: "use 1-64 letters, digits, `.`, `_` or `-`, not starting with `-`",
         })
     }
@@ -637,7 +639,8 @@ fn validate_endpoint(url: &str) -> Result<(), VaultError> {
     } else {
         Err(VaultError::BadField {
             field: "endpoint",
-            value: url.chars().take(200).collect(),
+            // not quoted: a URL may carry credentials (`https://user:pass@host`)
+            value: "not quoted, it may hold credentials".into(),
             why: "expected an http:// or https:// base URL without credentials, e.g. http://127.0.0.1:9101",
         })
     }

@@ -452,6 +452,15 @@ fn malformed_credentials_name_the_field_never_the_value() {
         .unwrap_err();
     assert!(err.to_string().contains("label"));
     let mut n = new("x", Venue::Binance, "s");
+    n.endpoint = Some("https://user:TOPSECRET@example.com".into());
+    let err = v
+        .add(n.clone(), cred("k", BN_SECRET), NOW)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("endpoint") && !err.contains("TOPSECRET"),
+        "{err}"
+    );
     n.endpoint = Some("ftp://example.com".into());
     assert!(
         v.add(n, cred("k", BN_SECRET), NOW)
@@ -562,6 +571,14 @@ fn export_import_round_trip() {
         v.export("age1nope").unwrap_err(),
         VaultError::BadRecipient(_)
     ));
+    // an identity pasted where the recipient goes is refused without being echoed
+    use age::secrecy::ExposeSecret as _;
+    let secret = age::x25519::Identity::generate().to_string();
+    let err = v.export(secret.expose_secret()).unwrap_err().to_string();
+    assert!(
+        !err.contains("AGE-SECRET-KEY") && err.contains("age1"),
+        "{err}"
+    );
 }
 
 #[test]
