@@ -2,6 +2,7 @@
 
 mod demo;
 mod rules;
+mod vault;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,6 +16,8 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "keyfence", version, propagate_version = true)]
 struct Cli {
+    #[command(flatten)]
+    globals: vault::Globals,
     #[command(subcommand)]
     command: Command,
 }
@@ -36,7 +39,25 @@ enum Command {
         #[command(subcommand)]
         command: rules::RulesCommand,
     },
+    /// Create the data directory (mode 0700) and an empty encrypted vault.
+    ///
+    /// The vault is encrypted with a passphrase (KEYFENCE_PASSPHRASE, --passphrase-file, or a
+    /// prompt without echo), or, when only --identity FILE is given, to that age identity's
+    /// recipient (for unattended servers). Other commands create it when needed.
+    #[command(after_long_help = INIT_EXAMPLES)]
+    Init,
+    /// The encrypted store of real exchange keys (see docs/vault.md).
+    ///
+    /// Exit codes: 0 ok; 1 the vault could not be read or written (damaged file, I/O error,
+    /// full disk; nothing was changed); 2 usage or configuration error.
+    #[command(subcommand)]
+    Vault(vault::VaultCommand),
 }
+
+const INIT_EXAMPLES: &str = "Examples:
+  keyfence init                                      # prompts for a new passphrase
+  KEYFENCE_HOME=/srv/keyfence keyfence init --identity /etc/keyfence/age.key
+  age-keygen -o /etc/keyfence/age.key                # makes such an identity file";
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -50,10 +71,13 @@ fn main() -> ExitCode {
     let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
 
     let cli = Cli::parse();
-    // Pure commands need no runtime.
-    if let Command::Rules { command } = &cli.command {
-        return rules::run(command);
-    }
+    // Pure and synchronous commands need no runtime.
+    let command = match cli.command {
+        Command::Rules { command } => return rules::run(&command),
+        Command::Init => return vault_exit(vault::init(&cli.globals)),
+        Command::Vault(cmd) => return vault_exit(vault::run(&cli.globals, cmd)),
+        other => other,
+    };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -65,10 +89,10 @@ fn main() -> ExitCode {
         }
     };
     let result = rt.block_on(async {
-        match cli.command {
+        match command {
             Command::Demo => demo::run().await,
             Command::Sim { config } => run_sim(config).await,
-            Command::Rules { .. } => Ok(()),
+            Command::Rules { .. } | Command::Init | Command::Vault(_) => Ok(()),
         }
     });
     match result {
@@ -76,6 +100,16 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
+        }
+    }
+}
+
+fn vault_exit(result: Result<(), vault::Failure>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("error: {}", f.message);
+            ExitCode::from(f.code)
         }
     }
 }
