@@ -118,11 +118,11 @@ pub struct AddArgs {
     /// The bot or service that uses this key (one real key per service).
     #[arg(long, value_name = "NAME")]
     pub service: String,
-    /// What the key is for: spot, futures, margin, options, read-only.
+    /// What the key is for: spot, margin, futures, options, trading (any), read-only.
     #[arg(long, default_value = "spot", value_name = "P")]
     pub purpose: Purpose,
-    /// Account-value tier for rotation: auto (90 days until the audit knows), high (30),
-    /// medium (60), low (90).
+    /// Account-value tier for rotation: auto (from the account's value; 30 days until the
+    /// audit knows it), high (30), medium (60), low (90).
     #[arg(long, default_value = "auto", value_name = "T")]
     pub tier: Tier,
     /// Another base URL for this key (the simulator, a testnet).

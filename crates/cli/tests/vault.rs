@@ -347,7 +347,7 @@ fn duplicates_and_bad_input_exit_2_without_echoing_secrets() {
         ]),
         Some(&bn_json()),
     );
-    assert!(code(&o, 2).contains("auto, high, medium or low"));
+    assert!(code(&o, 2).contains("auto, high, medium, low"));
 }
 
 #[test]

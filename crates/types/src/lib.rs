@@ -227,6 +227,149 @@ impl KeyProfile {
     }
 }
 
+/// What a key is for. Decides which permissions it needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Purpose {
+    /// Spot trading only.
+    Spot,
+    /// Spot and margin trading.
+    Margin,
+    /// Futures or perpetual swaps.
+    Futures,
+    /// Options.
+    Options,
+    /// Any kind of trading (a multi-product bot).
+    Trading,
+    /// Reading balances, orders and trades (portfolio trackers, tax tools, monitors).
+    ReadOnly,
+}
+
+impl Purpose {
+    pub const ALL: [Purpose; 6] = [
+        Purpose::Spot,
+        Purpose::Margin,
+        Purpose::Futures,
+        Purpose::Options,
+        Purpose::Trading,
+        Purpose::ReadOnly,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Spot => "spot",
+            Purpose::Margin => "margin",
+            Purpose::Futures => "futures",
+            Purpose::Options => "options",
+            Purpose::Trading => "trading",
+            Purpose::ReadOnly => "read-only",
+        }
+    }
+
+    /// The trading permissions the purpose needs, all of them (empty: needs no trading).
+    pub fn trade_needs(self) -> &'static [Permission] {
+        match self {
+            Purpose::Spot => &[Permission::SpotTrade],
+            Purpose::Margin => &[Permission::SpotTrade, Permission::MarginTrade],
+            Purpose::Futures => &[Permission::FuturesTrade],
+            Purpose::Options => &[Permission::OptionsTrade],
+            // Any one trading permission will do; see `cannot-trade`.
+            Purpose::Trading => &[],
+            Purpose::ReadOnly => &[],
+        }
+    }
+
+    /// Whether the purpose places orders.
+    pub fn trades(self) -> bool {
+        !matches!(self, Purpose::ReadOnly)
+    }
+
+    /// Every permission the purpose may use; anything else is excess.
+    pub fn allows(self, p: Permission) -> bool {
+        match p {
+            Permission::Read => true,
+            _ if self == Purpose::Trading => p.is_trading(),
+            _ => self.trade_needs().contains(&p),
+        }
+    }
+}
+
+impl fmt::Display for Purpose {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown purpose `{0}`; expected one of spot, margin, futures, options, trading, read-only"
+)]
+pub struct UnknownPurpose(pub String);
+
+impl FromStr for Purpose {
+    type Err = UnknownPurpose;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Purpose::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| UnknownPurpose(s.to_owned()))
+    }
+}
+
+/// The account-value tier that sets a key's rotation schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    /// Chosen from the account's value in USD (the audit configuration); `high` when the value is unknown.
+    Auto,
+    High,
+    Medium,
+    Low,
+}
+
+impl Tier {
+    pub const ALL: [Tier; 4] = [Tier::Auto, Tier::High, Tier::Medium, Tier::Low];
+
+    /// Default days between rotations: high 30, medium 60, low 90; `auto` counts as high
+    /// until an audit has seen the account's value (the strict choice, as the audit makes it).
+    pub fn rotation_days(self) -> i64 {
+        match self {
+            Tier::High | Tier::Auto => 30,
+            Tier::Medium => 60,
+            Tier::Low => 90,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Auto => "auto",
+            Tier::High => "high",
+            Tier::Medium => "medium",
+            Tier::Low => "low",
+        }
+    }
+}
+
+impl fmt::Display for Tier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown tier `{0}`; expected one of auto, high, medium, low")]
+pub struct UnknownTier(pub String);
+
+impl FromStr for Tier {
+    type Err = UnknownTier;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [Tier::Auto, Tier::High, Tier::Medium, Tier::Low]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| UnknownTier(s.to_owned()))
+    }
+}
+
 /// A real exchange credential, as the vault holds it. Not `Debug` beyond a redacted form.
 pub struct Credential {
     pub api_key: String,

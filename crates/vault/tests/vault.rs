@@ -118,11 +118,11 @@ fn round_trip_keeps_metadata_and_secrets() {
     );
     assert_eq!(okx.meta.endpoint.as_deref(), Some("http://127.0.0.1:9103"));
     assert_eq!(okx.meta.purpose, Purpose::Futures);
-    // high tier: 30 days; auto: 90 until the audit knows the account's value
+    // high tier: 30 days; auto: also 30 (counted as high) until the audit knows the value
     assert_eq!(okx.meta.rotation_due(), datetime!(2026-12-01 12:00:00 UTC));
     assert_eq!(
         v2.get("bn").unwrap().meta.rotation_due(),
-        datetime!(2027-01-30 12:00:00 UTC)
+        datetime!(2026-12-01 12:00:00 UTC)
     );
     let cb = v2.get("cb").unwrap();
     assert_eq!(
