@@ -1,5 +1,6 @@
 //! The `keyfence` binary: one command per capability.
 
+mod audit;
 mod demo;
 mod rules;
 mod vault;
@@ -34,6 +35,11 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Ask each exchange what each vault key can do, grade it, and say what to change.
+    ///
+    /// Findings come from the rules in `keyfence rules list` (docs/audit.md). Formats: table,
+    /// json (docs/audit-json.md), markdown, sarif (GitHub code scanning).
+    Audit(audit::AuditArgs),
     /// The audit's rules: `check` validates them and runs their examples, `list` shows them.
     Rules {
         #[command(subcommand)]
@@ -88,11 +94,23 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let command = match command {
+        Command::Audit(args) => {
+            return match rt.block_on(audit::run(&cli.globals, args)) {
+                Ok(code) => ExitCode::from(code),
+                Err(f) => {
+                    eprintln!("error: {}", f.message);
+                    ExitCode::from(f.code)
+                }
+            };
+        }
+        other => other,
+    };
     let result = rt.block_on(async {
         match command {
             Command::Demo => demo::run().await,
             Command::Sim { config } => run_sim(config).await,
-            Command::Rules { .. } | Command::Init | Command::Vault(_) => Ok(()),
+            Command::Audit(_) | Command::Rules { .. } | Command::Init | Command::Vault(_) => Ok(()),
         }
     });
     match result {

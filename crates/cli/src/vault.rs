@@ -151,7 +151,7 @@ impl From<VaultError> for Failure {
     }
 }
 
-fn usage(message: impl Into<String>) -> Failure {
+pub(crate) fn usage(message: impl Into<String>) -> Failure {
     Failure {
         code: 2,
         message: message.into(),
@@ -167,7 +167,7 @@ fn io_failure(what: &str, e: std::io::Error) -> Failure {
 
 type Result<T> = std::result::Result<T, Failure>;
 
-fn home(g: &Globals) -> Result<Home> {
+pub(crate) fn home(g: &Globals) -> Result<Home> {
     let dir = match &g.home {
         Some(d) => d.clone(),
         None => Home::default_dir()?,
@@ -457,7 +457,7 @@ fn rfc3339(t: time::OffsetDateTime) -> String {
 // Unlocking
 
 /// Open the existing vault with the key its header asks for.
-fn open(g: &Globals, home: &Home) -> Result<(Vault, Key)> {
+pub(crate) fn open(g: &Globals, home: &Home) -> Result<(Vault, Key)> {
     let mode = Vault::probe(home)?.ok_or_else(|| VaultError::NoVault(home.dir().to_path_buf()))?;
     let key = match mode {
         Mode::Identity => match &g.identity {

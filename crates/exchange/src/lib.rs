@@ -509,6 +509,17 @@ pub enum KeyInfoError {
     Venue { code: String, message: String },
 }
 
+/// The venue's production REST base URL (what keyfence talks to unless told otherwise).
+pub fn production_base_url(venue: Venue) -> &'static str {
+    match venue {
+        Venue::Binance => "https://api.binance.com",
+        Venue::Bybit => "https://api.bybit.com",
+        Venue::Okx => "https://www.okx.com",
+        Venue::Coinbase => "https://api.coinbase.com",
+        Venue::Kraken => "https://api.kraken.com",
+    }
+}
+
 /// The request that asks `venue` what the signing key can do (unsigned; pass it to [`sign`]).
 pub fn key_info_request(venue: Venue) -> HttpRequest {
     match venue {
