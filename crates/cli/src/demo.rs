@@ -26,7 +26,20 @@ struct DemoKey {
     venue: Venue,
     good: Credential,
     bad: Credential,
+    /// Withdrawals on, no IP restriction, two years old: what the audit is for.
+    risky: Credential,
     toml: String,
+}
+
+/// The permission, in the venue's own name, that lets a key withdraw.
+fn withdraw_permission(venue: Venue) -> &'static str {
+    match venue {
+        Venue::Binance => "enableWithdrawals",
+        Venue::Bybit => "Wallet.Withdraw",
+        Venue::Okx => "withdraw",
+        Venue::Coinbase => "can_transfer",
+        Venue::Kraken => "withdraw-funds",
+    }
 }
 
 fn secret(s: &str) -> Option<SecretString> {
@@ -40,43 +53,64 @@ fn demo_key(venue: Venue, rng: &SystemRandom) -> anyhow::Result<DemoKey> {
         .map(|p| format!("{p:?}"))
         .collect::<Vec<_>>()
         .join(", ");
-    let (good, bad, material) = match venue {
+    let risky_key = format!("demo-{venue}-risky");
+    let (good, bad, risky, material, risky_material) = match venue {
         Venue::Coinbase => {
             let pem = crypto::generate_p256_sec1_pem(rng)?;
             let other = crypto::generate_p256_sec1_pem(rng)?;
+            let risky_pem = crypto::generate_p256_sec1_pem(rng)?;
             let public = crypto::PrivateKey::parse(&pem, rng)?.public_key().to_pem();
-            let mk = |pk: &str| Credential {
-                api_key: format!("organizations/demo/apiKeys/{api_key}"),
+            let risky_public = crypto::PrivateKey::parse(&risky_pem, rng)?
+                .public_key()
+                .to_pem();
+            let mk = |name: &str, pk: &str| Credential {
+                api_key: format!("organizations/demo/apiKeys/{name}"),
                 secret: None,
                 private_key: secret(pk),
                 passphrase: None,
             };
-            (mk(&pem), mk(&other), format!("public_key = {public:?}"))
+            (
+                mk(&api_key, &pem),
+                mk(&api_key, &other),
+                mk(&risky_key, &risky_pem),
+                format!("public_key = {public:?}"),
+                format!("public_key = {risky_public:?}"),
+            )
         }
         Venue::Kraken => {
             // Kraken secrets are base64.
             let good = "a2V5ZmVuY2UtZGVtby1rcmFrZW4tc2VjcmV0LXZhbHVlLTAxMjM0NTY3ODk=";
             let bad = "d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldC13cm9uZy1zZWNyZXQtMDAwMDA=";
-            let mk = |s: &str| Credential {
-                api_key: api_key.clone(),
+            let risky = "a2V5ZmVuY2UtZGVtby1rcmFrZW4tcmlza3ktc2VjcmV0LTAxMjM0NTY3ODk=";
+            let mk = |name: &str, s: &str| Credential {
+                api_key: name.to_owned(),
                 secret: secret(s),
                 private_key: None,
                 passphrase: None,
             };
-            (mk(good), mk(bad), format!("secret = {good:?}"))
+            (
+                mk(&api_key, good),
+                mk(&api_key, bad),
+                mk(&risky_key, risky),
+                format!("secret = {good:?}"),
+                format!("secret = {risky:?}"),
+            )
         }
         _ => {
             let good = format!("demo-{venue}-secret-0123456789abcdef");
-            let mk = |s: &str| Credential {
-                api_key: api_key.clone(),
+            let risky = format!("demo-{venue}-risky-secret-0123456789");
+            let mk = |name: &str, s: &str| Credential {
+                api_key: name.to_owned(),
                 secret: secret(s),
                 private_key: None,
                 passphrase: (venue == Venue::Okx).then(|| SecretString::new("DemoPass1!".into())),
             };
             (
-                mk(&good),
-                mk("not-the-secret"),
+                mk(&api_key, &good),
+                mk(&api_key, "not-the-secret"),
+                mk(&risky_key, &risky),
                 format!("secret = {good:?}"),
+                format!("secret = {risky:?}"),
             )
         }
     };
@@ -86,17 +120,25 @@ fn demo_key(venue: Venue, rng: &SystemRandom) -> anyhow::Result<DemoKey> {
         ""
     };
     let (symbol, base, quote, price) = market(venue);
+    // The tidy key was made last week and only works from this host.
+    let recent = (time::OffsetDateTime::now_utc() - time::Duration::days(7))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| "2026-01-01T00:00:00Z".to_owned());
+    let withdraw = withdraw_permission(venue);
     let toml = format!(
         "[venues.{venue}]\nbind = \"127.0.0.1:0\"\nprices = {{ {symbol} = \"{price}\" }}\n\n\
          [[accounts]]\nvenue = \"{venue}\"\nname = \"demo\"\nbalances = {{ {quote} = \"100000\", {base} = \"2\" }}\n\n\
          [[keys]]\nvenue = \"{venue}\"\naccount = \"demo\"\napi_key = {:?}\n{material}\n{passphrase}\
-         permissions = [{perms}]\ncreated = \"2026-01-01T00:00:00Z\"\n\n",
-        good.api_key
+         permissions = [{perms}]\nip_allowlist = [\"127.0.0.1\"]\ncreated = \"{recent}\"\n\n\
+         [[keys]]\nvenue = \"{venue}\"\naccount = \"demo\"\napi_key = {:?}\n{risky_material}\n{passphrase}\
+         permissions = [{perms}, \"{withdraw}\"]\ncreated = \"2024-01-01T00:00:00Z\"\n\n",
+        good.api_key, risky.api_key
     );
     Ok(DemoKey {
         venue,
         good,
         bad,
+        risky,
         toml,
     })
 }
@@ -271,14 +313,127 @@ pub async fn run() -> anyhow::Result<()> {
         }
         println!();
     }
+    if !audit_tour(&sim, &keys, &client).await? {
+        failures += 1;
+    }
     sim.shutdown().await;
     if failures == 0 {
         println!(
-            "all five venues: signed requests accepted, wrong secrets refused, orders filled."
+            "all five venues: signed requests accepted, wrong secrets refused, orders filled, risky keys flagged."
         );
         println!("simulator stopped; nothing is left running.");
         Ok(())
     } else {
         Err(anyhow!("{failures} venue(s) did not behave as expected"))
     }
+}
+
+/// Part two: put a tidy and a risky key per venue into a throwaway vault, audit them all.
+async fn audit_tour(
+    sim: &keyfence_sim::RunningSim,
+    keys: &[DemoKey],
+    client: &Upstream,
+) -> anyhow::Result<bool> {
+    use keyfence_audit::{AuditConfig, AuditInput, KeyContext, RuleSet, audit, render};
+    use keyfence_upstream::introspect::{Target, introspect_all};
+    use keyfence_vault::{Home, Key, NewEntry, Purpose, Tier, Vault};
+
+    println!("== the vault and the audit");
+    let dir =
+        std::env::temp_dir().join(format!("keyfence-demo-{}-{}", std::process::id(), now_ms()));
+    let home = Home::new(&dir);
+    home.init()?;
+    // A throwaway vault, encrypted to a fresh age identity that dies with the demo.
+    let key = Key::Identity(vec![age::x25519::Identity::generate()]);
+    let mut vault = Vault::create(&home, &key)?;
+    let now = time::OffsetDateTime::now_utc();
+    let copy = |c: &Credential| Credential {
+        api_key: c.api_key.clone(),
+        secret: c.secret.clone(),
+        private_key: c.private_key.clone(),
+        passphrase: c.passphrase.clone(),
+    };
+    for k in keys {
+        let base = sim
+            .base_url(k.venue)
+            .ok_or_else(|| anyhow!("{} did not start", k.venue))?;
+        for (label, service, cred) in [
+            (format!("{}-bot", k.venue), "trading-bot", &k.good),
+            (format!("{}-old", k.venue), "copy-trading-service", &k.risky),
+        ] {
+            vault.add(
+                NewEntry {
+                    label,
+                    exchange: k.venue,
+                    service: service.to_owned(),
+                    purpose: Purpose::Spot,
+                    tier: Tier::Auto,
+                    endpoint: Some(base.clone()),
+                },
+                copy(cred),
+                now,
+            )?;
+        }
+    }
+    vault.save(&key)?;
+    println!(
+        "  {} keys in a throwaway vault ({}), shown only by fingerprint",
+        vault.entries().len(),
+        home.vault_path().display()
+    );
+    let mut contexts = Vec::new();
+    let mut targets = Vec::new();
+    for e in vault.entries() {
+        let m = &e.meta;
+        let mut ctx = KeyContext::new(&m.label, m.exchange, &m.service, m.purpose);
+        ctx.tier = m.tier;
+        ctx.created = Some(m.created);
+        ctx.last_rotated = Some(m.last_rotated);
+        ctx.fingerprint = Some(m.fingerprint.clone());
+        if m.label == "binance-old" {
+            // Pasted into a second service too: what `key-shared` is about.
+            ctx.shared_with.insert("portfolio-tracker".to_owned());
+        }
+        contexts.push(ctx);
+        targets.push(Target {
+            label: m.label.clone(),
+            venue: m.exchange,
+            base_url: m.endpoint.clone().unwrap_or_default(),
+            credential: copy(e.credential()),
+        });
+    }
+    let results = introspect_all(client, targets, 16, |_| {}).await;
+    let inputs: Vec<AuditInput> = contexts
+        .into_iter()
+        .zip(results)
+        .map(|(context, (_, r))| AuditInput {
+            context,
+            outcome: r.map_err(|e| e.to_string()),
+        })
+        .collect();
+    let rules = RuleSet::bundled().map_err(|p| anyhow!("bundled rules: {}", p.join("; ")))?;
+    let reports = audit(&inputs, &rules, &AuditConfig::default(), now);
+    // The summary of every key, then the findings of one risky key with their remedies.
+    let table = render::table(&reports);
+    let mut blocks = table.split("\n\n");
+    println!("  keyfence audit --all\n");
+    for line in blocks.next().unwrap_or_default().lines() {
+        println!("    {line}");
+    }
+    if let Some(block) = blocks.find(|b| b.starts_with("binance-old ")) {
+        println!();
+        for line in block.lines() {
+            println!("    {line}");
+        }
+    }
+    println!(
+        "\n  (`keyfence audit --all` shows every key's findings; --format json|markdown|sarif)\n"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let all_audited = reports.iter().all(|r| r.outcome.is_ok());
+    let risky_flagged = reports
+        .iter()
+        .filter(|r| r.context.label.ends_with("-old"))
+        .all(|r| r.findings().iter().any(|f| f.rule == "withdraw-enabled"));
+    Ok(all_audited && risky_flagged)
 }

@@ -148,7 +148,13 @@ fn demo_tours_every_venue_and_stops_by_itself() {
         5,
         "{text}"
     );
-    assert!(text.contains("orders filled"), "{text}");
+    assert!(text.contains("orders filled, risky keys flagged"), "{text}");
+    // The audit part: ten keys, the risky ones graded F with the withdrawal finding shown.
+    for venue in ["binance", "bybit", "okx", "coinbase", "kraken"] {
+        assert!(text.contains(&format!("{venue}-old ")), "{text}");
+    }
+    assert!(text.contains("withdraw-enabled"), "{text}");
+    assert!(text.contains("key-shared"), "{text}");
 }
 
 #[test]
