@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use clap::{Args, ValueEnum};
 use keyfence_audit::{AuditConfig, AuditInput, FailOn, KeyContext, RuleSet, audit, exit_code};
-use keyfence_exchange::{Credential, production_base_url};
+use keyfence_exchange::production_base_url;
 use keyfence_upstream::introspect::{Target, introspect_all};
 use keyfence_upstream::{Policy, Upstream};
 use keyfence_vault::Entry;
@@ -61,16 +61,8 @@ pub enum AuditFormat {
     Sarif,
 }
 
-fn copy_credential(c: &Credential) -> Credential {
-    Credential {
-        api_key: c.api_key.clone(),
-        secret: c.secret.clone(),
-        private_key: c.private_key.clone(),
-        passphrase: c.passphrase.clone(),
-    }
-}
-
-fn context(e: &Entry) -> KeyContext {
+/// What the audit needs to know about a vault entry beyond what its venue says.
+pub(crate) fn context(e: &Entry) -> KeyContext {
     let m = &e.meta;
     let mut ctx = KeyContext::new(&m.label, m.exchange, &m.service, m.purpose);
     ctx.tier = m.tier;
@@ -132,7 +124,7 @@ pub async fn run(g: &Globals, args: AuditArgs) -> Result<u8, Failure> {
                 .endpoint
                 .clone()
                 .unwrap_or_else(|| production_base_url(e.meta.exchange).to_owned()),
-            credential: copy_credential(e.credential()),
+            credential: e.credential().clone(),
         })
         .collect();
     let total = targets.len();

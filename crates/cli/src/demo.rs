@@ -334,7 +334,7 @@ async fn audit_tour(
     keys: &[DemoKey],
     client: &Upstream,
 ) -> anyhow::Result<bool> {
-    use keyfence_audit::{AuditConfig, AuditInput, KeyContext, RuleSet, audit, render};
+    use keyfence_audit::{AuditConfig, AuditInput, RuleSet, audit, render};
     use keyfence_upstream::introspect::{Target, introspect_all};
     use keyfence_vault::{Home, Key, NewEntry, Purpose, Tier, Vault};
 
@@ -347,12 +347,6 @@ async fn audit_tour(
     let key = Key::Identity(vec![age::x25519::Identity::generate()]);
     let mut vault = Vault::create(&home, &key)?;
     let now = time::OffsetDateTime::now_utc();
-    let copy = |c: &Credential| Credential {
-        api_key: c.api_key.clone(),
-        secret: c.secret.clone(),
-        private_key: c.private_key.clone(),
-        passphrase: c.passphrase.clone(),
-    };
     for k in keys {
         let base = sim
             .base_url(k.venue)
@@ -370,7 +364,7 @@ async fn audit_tour(
                     tier: Tier::Auto,
                     endpoint: Some(base.clone()),
                 },
-                copy(cred),
+                cred.clone(),
                 now,
             )?;
         }
@@ -385,11 +379,7 @@ async fn audit_tour(
     let mut targets = Vec::new();
     for e in vault.entries() {
         let m = &e.meta;
-        let mut ctx = KeyContext::new(&m.label, m.exchange, &m.service, m.purpose);
-        ctx.tier = m.tier;
-        ctx.created = Some(m.created);
-        ctx.last_rotated = Some(m.last_rotated);
-        ctx.fingerprint = Some(m.fingerprint.clone());
+        let mut ctx = crate::audit::context(e);
         if m.label == "binance-old" {
             // Pasted into a second service too: what `key-shared` is about.
             ctx.shared_with.insert("portfolio-tracker".to_owned());
@@ -399,7 +389,7 @@ async fn audit_tour(
             label: m.label.clone(),
             venue: m.exchange,
             base_url: m.endpoint.clone().unwrap_or_default(),
-            credential: copy(e.credential()),
+            credential: e.credential().clone(),
         });
     }
     let results = introspect_all(client, targets, 16, |_| {}).await;

@@ -370,7 +370,9 @@ impl FromStr for Tier {
     }
 }
 
-/// A real exchange credential, as the vault holds it. Not `Debug` beyond a redacted form.
+/// A real exchange credential, as the vault holds it. Not `Debug` beyond a redacted form; a
+/// clone is as zeroizing as the original.
+#[derive(Clone)]
 pub struct Credential {
     pub api_key: String,
     /// HMAC secret (the venue's string form: Binance/Bybit/OKX raw, Kraken base64).
