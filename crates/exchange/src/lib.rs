@@ -28,6 +28,9 @@ use ring::rand::SecureRandom;
 
 use crate::crypto::{PrivateKey, PublicKey};
 
+/// The parameters an OKX order (and each `batch-orders` item) may carry; anything else is refused.
+pub use okx::ORDER_FIELDS as OKX_ORDER_FIELDS;
+
 /// Largest request body any venue handler accepts (1 MiB).
 pub const MAX_BODY: usize = 1 << 20;
 

@@ -368,7 +368,7 @@ pub(crate) fn classify(method: &str, path: &str, _req: &HttpRequest) -> Endpoint
 // Orders
 
 /// Parameters `POST /api/v5/trade/order` (and each `batch-orders` item) may carry.
-const ORDER_FIELDS: &[&str] = &[
+pub const ORDER_FIELDS: &[&str] = &[
     "instId",
     "instIdCode",
     "tdMode",

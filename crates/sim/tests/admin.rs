@@ -29,14 +29,19 @@ fn client() -> reqwest::Client {
         .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn faults_are_injected_in_order_and_every_request_is_logged() {
+/// A started simulator, its admin URL, the Binance listener's base URL, and a client.
+async fn setup() -> (keyfence_sim::RunningSim, String, String, reqwest::Client) {
     let sim = start(&SimConfig::parse(CONFIG, "test").unwrap())
         .await
         .unwrap();
     let admin = format!("http://{}", sim.admin);
     let base = sim.base_url(keyfence_types::Venue::Binance).unwrap();
-    let c = client();
+    (sim, admin, base, client())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_are_injected_in_order_and_every_request_is_logged() {
+    let (sim, admin, base, c) = setup().await;
 
     let r = c
         .post(format!("{admin}/admin/faults"))
@@ -120,12 +125,7 @@ async fn faults_are_injected_in_order_and_every_request_is_logged() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn html_and_truncated_answers_can_be_injected() {
-    let sim = start(&SimConfig::parse(CONFIG, "test").unwrap())
-        .await
-        .unwrap();
-    let admin = format!("http://{}", sim.admin);
-    let base = sim.base_url(keyfence_types::Venue::Binance).unwrap();
-    let c = client();
+    let (sim, admin, base, c) = setup().await;
     c.post(format!("{admin}/admin/faults"))
         .json(&json!({"venue": "binance", "html": 1, "truncated": 1}))
         .send()
@@ -152,12 +152,7 @@ async fn html_and_truncated_answers_can_be_injected() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn latency_is_added_to_every_answer() {
-    let sim = start(&SimConfig::parse(CONFIG, "test").unwrap())
-        .await
-        .unwrap();
-    let admin = format!("http://{}", sim.admin);
-    let base = sim.base_url(keyfence_types::Venue::Binance).unwrap();
-    let c = client();
+    let (sim, admin, base, c) = setup().await;
     c.post(format!("{admin}/admin/faults"))
         .json(&json!({"venue": "binance", "latency_ms": 200}))
         .send()
@@ -176,12 +171,7 @@ async fn latency_is_added_to_every_answer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversize_bodies_are_refused_and_logged() {
-    let sim = start(&SimConfig::parse(CONFIG, "test").unwrap())
-        .await
-        .unwrap();
-    let admin = format!("http://{}", sim.admin);
-    let base = sim.base_url(keyfence_types::Venue::Binance).unwrap();
-    let c = client();
+    let (sim, admin, base, c) = setup().await;
     let r = c
         .post(format!("{base}/api/v3/order"))
         .header("content-type", "application/x-www-form-urlencoded")

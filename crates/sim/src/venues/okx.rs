@@ -498,31 +498,8 @@ fn currencies(state: &mut VenueState, req: &SimRequest, key: &SimKey) -> Answer 
 // ---------------------------------------------------------------------------------------------
 // Orders
 
-const ORDER_FIELDS: &[&str] = &[
-    "instId",
-    "instIdCode",
-    "tdMode",
-    "ccy",
-    "clOrdId",
-    "tag",
-    "side",
-    "posSide",
-    "ordType",
-    "sz",
-    "px",
-    "pxUsd",
-    "pxVol",
-    "reduceOnly",
-    "tgtCcy",
-    "banAmend",
-    "pxAmendType",
-    "tradeQuoteCcy",
-    "quickMgnType",
-    "stpId",
-    "stpMode",
-    "attachAlgoOrds",
-    "isElpTakerAccess",
-];
+/// The same list the exchange layer checks orders against.
+const ORDER_FIELDS: &[&str] = keyfence_exchange::OKX_ORDER_FIELDS;
 
 fn client_id(rec: &OrderRecord) -> String {
     // The ledger names orders placed without a client id `sim-<id>`; OKX answers "".
