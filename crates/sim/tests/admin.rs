@@ -29,6 +29,11 @@ fn client() -> reqwest::Client {
         .unwrap()
 }
 
+/// GET `url` and decode its JSON body.
+async fn get_json<T: serde::de::DeserializeOwned>(c: &reqwest::Client, url: String) -> T {
+    c.get(url).send().await.unwrap().json().await.unwrap()
+}
+
 /// A started simulator, its admin URL, the Binance listener's base URL, and a client.
 async fn setup() -> (keyfence_sim::RunningSim, String, String, reqwest::Client) {
     let sim = start(&SimConfig::parse(CONFIG, "test").unwrap())
@@ -71,14 +76,7 @@ async fn faults_are_injected_in_order_and_every_request_is_logged() {
     let r = c.get(format!("{base}/api/v3/time")).send().await.unwrap();
     assert!(r.status() != 502 && r.status() != 429);
 
-    let log: Vec<Value> = c
-        .get(format!("{admin}/admin/requests?venue=binance"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let log: Vec<Value> = get_json(&c, format!("{admin}/admin/requests?venue=binance")).await;
     let statuses: Vec<u64> = log.iter().map(|e| e["status"].as_u64().unwrap()).collect();
     assert_eq!(statuses[..4], [0, 429, 502, 502]);
     assert_eq!(statuses.len(), 5);
@@ -90,27 +88,13 @@ async fn faults_are_injected_in_order_and_every_request_is_logged() {
 
     // `since` returns only newer entries; DELETE clears.
     let seq = log[2]["seq"].as_u64().unwrap();
-    let newer: Vec<Value> = c
-        .get(format!("{admin}/admin/requests?since={seq}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let newer: Vec<Value> = get_json(&c, format!("{admin}/admin/requests?since={seq}")).await;
     assert_eq!(newer.len(), 2);
     c.delete(format!("{admin}/admin/requests"))
         .send()
         .await
         .unwrap();
-    let empty: Vec<Value> = c
-        .get(format!("{admin}/admin/requests"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let empty: Vec<Value> = get_json(&c, format!("{admin}/admin/requests")).await;
     assert!(empty.is_empty());
 
     // Shutdown ends the hung request too, promptly.
@@ -180,14 +164,7 @@ async fn oversize_bodies_are_refused_and_logged() {
         .await
         .unwrap();
     assert!(r.status().is_client_error(), "{}", r.status());
-    let log: Vec<Value> = c
-        .get(format!("{admin}/admin/requests"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let log: Vec<Value> = get_json(&c, format!("{admin}/admin/requests")).await;
     assert_eq!(log.len(), 1);
     assert_eq!(
         log[0]["status"].as_u64(),
@@ -213,14 +190,7 @@ async fn price_changes_fill_resting_orders_and_state_is_readable() {
         .await
         .unwrap();
     assert_eq!(r, json!({"ok": true, "filled": 0}));
-    let st: Value = c
-        .get(format!("{admin}/admin/state?venue=binance"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let st: Value = get_json(&c, format!("{admin}/admin/state?venue=binance")).await;
     assert_eq!(st["markets"]["BTCUSDT"]["price"], "61000");
     assert_eq!(st["accounts"]["main"]["balances"]["USDT"]["free"], "1000");
     let bad = c
