@@ -1,0 +1,115 @@
+"""Helpers for scripts/bench-gateway (stdlib only).
+
+  presign PREFIX THREADS COUNT API_KEY SECRET
+      Write COUNT signed Binance limit-order bodies, split into THREADS files PREFIX.1 ..
+      PREFIX.THREADS (one request per line), so each wrk thread walks its own slice and no request
+      is sent twice: the gateway refuses replays, and a replay to the simulator would be a
+      duplicate order. Each body is signed now (timestamp = now, recvWindow = 60000) as Binance's
+      clients sign: HMAC-SHA256 over the query string, hex, appended as the last parameter.
+  report RESULTS
+      Turn the tab-separated lines the script collected into markdown tables and the ratios.
+"""
+
+import hashlib
+import hmac
+import os
+import sys
+import time
+
+# A limit buy at half the simulator's reference price (60000): it rests, it never fills.
+ORDER = "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.0001&price=30000.00"
+
+
+def presign(prefix, threads, count, api_key, secret):
+    del api_key  # sent as a header by the wrk script; kept in the signature for symmetry of use
+    key = secret.encode()
+    # Binance allows 36 characters in a client order id: 8 random hex + thread + index fit.
+    run = os.urandom(4).hex()
+    per = count // threads
+    ts = int(time.time() * 1000)
+    for t in range(1, threads + 1):
+        lines = []
+        for i in range(per):
+            q = f"{ORDER}&newClientOrderId=kb{run}-{t}-{i}&recvWindow=60000&timestamp={ts}"
+            sig = hmac.new(key, q.encode(), hashlib.sha256).hexdigest()
+            lines.append(f"{q}&signature={sig}\n")
+        with open(f"{prefix}.{t}", "w") as f:
+            f.writelines(lines)
+
+
+COLUMNS = ["req", "dur", "p50", "p99", "err", "exh", "cpu_sim", "cpu_proxy", "cpu_wrk"]
+TARGETS = ["sim-ping", "direct", "nginx", "keyfence"]
+
+
+def rate(r):
+    return r["req"] / (r["dur"] / 1e6) if r["dur"] else 0.0
+
+
+def per_request(r, cpu_ms):
+    """CPU µs per request, or a dash when not measured."""
+    if cpu_ms is None or not r["req"]:
+        return "—"
+    return f"{cpu_ms * 1000 / r['req']:.0f}"
+
+
+def report(path):
+    """Lines (tab-separated): run, target, requests, duration_us, p50_us, p99_us, errors,
+    exhausted, cpu_sim_ms, cpu_proxy_ms, cpu_wrk_ms (proxy: nginx's or keyfence's processes;
+    empty for the simulator alone)."""
+    rows = {}
+    runs = []
+    with open(path) as f:
+        for line in f:
+            run, target, *rest = line.rstrip("\n").split("\t")
+            rows[(run, target)] = dict(zip(COLUMNS, [float(x) if x else None for x in rest]))
+            if run not in runs:
+                runs.append(run)
+    out = []
+    for run in runs:
+        out.append(f"\n**{run}**\n")
+        out.append("| target | requests/s | p50 µs | p99 µs | errors | sim CPU µs/req | proxy CPU µs/req | wrk CPU µs/req |")
+        out.append("| --- | --- | --- | --- | --- | --- | --- | --- |")
+        for target in TARGETS:
+            r = rows.get((run, target))
+            if r is None:
+                continue
+            out.append(
+                f"| {target} | {rate(r):,.0f} | {r['p50']:.0f} | {r['p99']:.0f} | {int(r['err'])} "
+                f"| {per_request(r, r['cpu_sim'])} | {per_request(r, r['cpu_proxy'])} "
+                f"| {per_request(r, r['cpu_wrk'])} |"
+            )
+        out.append("")
+        for target in TARGETS:
+            r = rows.get((run, target))
+            if r and r["exh"]:
+                out.append(f"- WARNING: {target} ran out of presigned requests ({int(r['exh'])} replays sent): raise MAX_RPS")
+        ping, a, b, c = (rows.get((run, t)) for t in TARGETS)
+        if ping and a:
+            out.append(
+                f"- simulator floor: {per_request(a, a['cpu_sim'])} µs CPU per order "
+                f"({per_request(ping, ping['cpu_sim'])} µs for an unsigned ping), p50 {a['p50']:.0f} µs direct"
+            )
+        if a and b:
+            nginx_add = b["p50"] - a["p50"]
+            out.append(f"- nginx added p50: {nginx_add:.0f} µs")
+            if c:
+                kf_add = c["p50"] - a["p50"]
+                ratio = f"{kf_add / nginx_add:.2f}x" if nginx_add > 0 else "n/a (nginx added nothing measurable)"
+                out.append(f"- keyfence added p50: {kf_add:.0f} µs; ratio to nginx's: {ratio} (target ≤ 1.5x)")
+                out.append(f"- throughput keyfence/nginx: {rate(c) / rate(b):.2f} (target ≥ 0.5)")
+            else:
+                out.append("- keyfence: not measured (this build has no `keyfence serve`)")
+    out.append("")
+    out.append("errors: non-2xx answers plus socket errors and timeouts (wrk's counts). "
+               "CPU: user + system time of each process during the run, per request.")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    cmd = sys.argv[1]
+    if cmd == "presign":
+        presign(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6])
+    elif cmd == "report":
+        report(sys.argv[2])
+    else:
+        sys.exit(f"unknown command `{cmd}`")
