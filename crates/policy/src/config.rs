@@ -198,7 +198,7 @@ impl PolicyConfig {
     pub(crate) fn position_cap(&self, normalised: &str) -> Option<Decimal> {
         self.max_position
             .iter()
-            .find(|(s, _)| normalise_symbol(s) == normalised)
+            .find(|(s, _)| same_market(s, normalised))
             .map(|(_, cap)| *cap)
     }
 
@@ -206,12 +206,27 @@ impl PolicyConfig {
     pub(crate) fn symbol_allowed(&self, normalised: &str) -> bool {
         match &self.symbols {
             None => true,
-            Some(list) => list.iter().any(|s| normalise_symbol(s) == normalised),
+            Some(list) => list.iter().any(|s| same_market(s, normalised)),
         }
     }
 
     pub(crate) fn price_age_ms(&self) -> i64 {
         i64::try_from(self.max_price_age_s.saturating_mul(1000)).unwrap_or(i64::MAX)
+    }
+}
+
+/// Whether a symbol as the config spells it names the market `normalised`. Config symbols are
+/// usually written normalised already; comparing those directly keeps `decide` free of
+/// allocations for them.
+fn same_market(configured: &str, normalised: &str) -> bool {
+    let plain = configured
+        .bytes()
+        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        && !configured.contains("XBT");
+    if plain {
+        configured == normalised
+    } else {
+        normalise_symbol(configured) == normalised
     }
 }
 
@@ -264,7 +279,28 @@ mod tests {
         assert!(p.problems().is_empty(), "{:?}", p.problems());
         assert_eq!(p.position_cap("ETHUSDT"), Some(dec("10")));
         assert!(p.symbol_allowed("BTCUSDT"));
+        assert!(p.symbol_allowed("ETHUSDT"));
         assert!(!p.symbol_allowed("SOLUSDT"));
+        assert!(!p.symbol_allowed("BTCUSDTSWAP"));
+    }
+
+    #[test]
+    fn config_spellings_match_normalised_markets() {
+        for (configured, market, same) in [
+            ("BTCUSDT", "BTCUSDT", true),
+            ("btcusdt", "BTCUSDT", true),
+            ("BTC-USDT", "BTCUSDT", true),
+            ("XBTUSD", "BTCUSD", true),
+            ("XBT/USD", "BTCUSD", true),
+            ("BTCUSDT", "BTCUSDTSWAP", false),
+            ("ETHUSDT", "BTCUSDT", false),
+        ] {
+            assert_eq!(
+                same_market(configured, market),
+                same,
+                "{configured} vs {market}"
+            );
+        }
     }
 
     #[test]

@@ -187,10 +187,11 @@ impl Ledger {
         for (symbol, delta) in &r.positions {
             state.shift(symbol, -*delta);
         }
+        // From the back: a rejected request is among the newest entries.
         if let Some(i) = state
             .recent
             .iter()
-            .position(|(t, n)| *t == r.minute_ms && *n == r.orders)
+            .rposition(|(t, n)| *t == r.minute_ms && *n == r.orders)
         {
             state.recent.remove(i);
         }
