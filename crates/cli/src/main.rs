@@ -1,7 +1,9 @@
 //! The `keyfence` binary: one command per capability.
 
 mod audit;
+mod cancel;
 mod demo;
+mod gateway;
 mod rules;
 mod vault;
 
@@ -58,7 +60,39 @@ enum Command {
     /// full disk; nothing was changed); 2 usage or configuration error.
     #[command(subcommand)]
     Vault(vault::VaultCommand),
+    /// Run the signing gateway: bots talk to it as to their exchange; it checks, re-signs with
+    /// the real key, forwards and journals (docs/gateway.md).
+    #[command(after_long_help = SERVE_EXAMPLES)]
+    Serve(gateway::ServeArgs),
+    /// Gateway configuration: `check FILE` reports every problem at once.
+    #[command(subcommand)]
+    Config(gateway::ConfigCommand),
+    /// Bot credentials: add (issued in the exchange's own format), list, revoke, rotate.
+    #[command(subcommand)]
+    Bot(gateway::BotCommand),
+    /// Kill switch: refuse every new order (Halted), or only allow reducing ones (--reduce).
+    ///
+    /// Reads and cancels still pass. A running gateway obeys within 100 ms. Journaled.
+    Kill(gateway::KillArgs),
+    /// Lift the kill switch (Active). Journaled.
+    Resume {
+        /// Why (journaled).
+        #[arg(long, default_value = "manual resume")]
+        reason: String,
+        #[command(flatten)]
+        store: gateway::StoreArgs,
+    },
+    /// The tamper-evident journal of every request: tail, verify, export.
+    #[command(subcommand)]
+    Journal(gateway::JournalCommand),
 }
+
+const SERVE_EXAMPLES: &str = "Examples:
+  keyfence config check gateway.toml
+  keyfence bot add grid-bot --key binance-main --policy spot-conservative --config gateway.toml
+  KEYFENCE_PASSPHRASE=... keyfence serve --config gateway.toml
+
+Exit codes: 0 stopped cleanly; 1 cannot start (store, vault, bind); 2 configuration error.";
 
 const INIT_EXAMPLES: &str = "Examples:
   keyfence init                                      # prompts for a new passphrase
@@ -82,6 +116,7 @@ fn main() -> ExitCode {
         Command::Rules { command } => return rules::run(&command),
         Command::Init => return vault_exit(vault::init(&cli.globals)),
         Command::Vault(cmd) => return vault_exit(vault::run(&cli.globals, cmd)),
+        Command::Config(cmd) => return vault_exit(gateway::config(&cmd)),
         other => other,
     };
     let rt = match tokio::runtime::Builder::new_multi_thread()
@@ -104,13 +139,22 @@ fn main() -> ExitCode {
                 }
             };
         }
+        Command::Serve(args) => return vault_exit(rt.block_on(gateway::serve(&cli.globals, args))),
+        Command::Bot(cmd) => return vault_exit(rt.block_on(gateway::bot(&cli.globals, cmd))),
+        Command::Kill(args) => return vault_exit(rt.block_on(gateway::kill(&cli.globals, args))),
+        Command::Resume { reason, store } => {
+            return vault_exit(rt.block_on(gateway::resume(&cli.globals, store, reason)));
+        }
+        Command::Journal(cmd) => {
+            return vault_exit(rt.block_on(gateway::journal(&cli.globals, cmd)));
+        }
         other => other,
     };
     let result = rt.block_on(async {
         match command {
             Command::Demo => demo::run().await,
             Command::Sim { config } => run_sim(config).await,
-            Command::Audit(_) | Command::Rules { .. } | Command::Init | Command::Vault(_) => Ok(()),
+            _ => Ok(()),
         }
     });
     match result {
@@ -153,7 +197,7 @@ async fn run_sim(path: PathBuf) -> anyhow::Result<()> {
 }
 
 /// Ctrl-C (SIGINT) or SIGTERM, registered at once.
-struct StopSignal {
+pub(crate) struct StopSignal {
     #[cfg(unix)]
     int: tokio::signal::unix::Signal,
     #[cfg(unix)]
@@ -161,7 +205,7 @@ struct StopSignal {
 }
 
 impl StopSignal {
-    fn install() -> anyhow::Result<Self> {
+    pub(crate) fn install() -> anyhow::Result<Self> {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};
@@ -174,7 +218,7 @@ impl StopSignal {
         Ok(StopSignal {})
     }
 
-    async fn wait(mut self) {
+    pub(crate) async fn wait(mut self) {
         #[cfg(unix)]
         tokio::select! {
             _ = self.int.recv() => {}

@@ -943,26 +943,33 @@ fn ms_to_time(v: &Value) -> Option<time::OffsetDateTime> {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
 }
 
+/// The venue's error envelopes: `{"code":-2015,"msg":...}` and `{"msg":...,"success":false}`.
+pub(crate) fn venue_error(obj: &serde_json::Map<String, Value>) -> Option<KeyInfoError> {
+    let failed = obj.get("success").and_then(Value::as_bool) == Some(false);
+    if !obj.contains_key("code") && !failed {
+        return None;
+    }
+    let code = match obj.get("code") {
+        Some(Value::Number(n)) => n.to_string(),
+        Some(Value::String(s)) => s.clone(),
+        _ => String::new(),
+    };
+    let message = obj
+        .get("msg")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    Some(KeyInfoError::Venue { code, message })
+}
+
 pub(crate) fn parse_key_info(body: &[u8]) -> Result<KeyProfile, KeyInfoError> {
     let v: Value =
         serde_json::from_slice(body).map_err(|e| KeyInfoError::Malformed(e.to_string()))?;
     let obj = v
         .as_object()
         .ok_or_else(|| KeyInfoError::Malformed("expected a JSON object".into()))?;
-    // The venue's error envelopes: {"code":-2015,"msg":...} and {"msg":...,"success":false}.
-    let failed = obj.get("success").and_then(Value::as_bool) == Some(false);
-    if obj.contains_key("code") || failed {
-        let code = match obj.get("code") {
-            Some(Value::Number(n)) => n.to_string(),
-            Some(Value::String(s)) => s.clone(),
-            _ => String::new(),
-        };
-        let message = obj
-            .get("msg")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned();
-        return Err(KeyInfoError::Venue { code, message });
+    if let Some(e) = venue_error(obj) {
+        return Err(e);
     }
     let mut profile = KeyProfile::empty(Venue::Binance);
     let mut known = false;

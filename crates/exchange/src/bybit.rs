@@ -707,22 +707,29 @@ fn parse_time(v: Option<&Value>) -> Result<Option<OffsetDateTime>, KeyInfoError>
     Ok((t.unix_timestamp() > 0).then_some(t))
 }
 
+/// Bybit's envelope, `{"retCode":0,"retMsg":"OK","result":{...}}`: a non-zero code is the
+/// venue's error.
+pub(crate) fn check_envelope(v: &Value) -> Result<(), KeyInfoError> {
+    let code = ret_code(v).ok_or_else(|| KeyInfoError::Malformed("no `retCode`".into()))?;
+    if code == 0 {
+        return Ok(());
+    }
+    let message = v
+        .get("retMsg")
+        .or_else(|| v.get("ret_msg"))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    Err(KeyInfoError::Venue {
+        code: code.to_string(),
+        message,
+    })
+}
+
 pub(crate) fn parse_key_info(body: &[u8]) -> Result<KeyProfile, KeyInfoError> {
     let v: Value = serde_json::from_slice(body)
         .map_err(|e| KeyInfoError::Malformed(format!("not JSON: {e}")))?;
-    let code = ret_code(&v).ok_or_else(|| KeyInfoError::Malformed("no `retCode`".into()))?;
-    if code != 0 {
-        let message = v
-            .get("retMsg")
-            .or_else(|| v.get("ret_msg"))
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned();
-        return Err(KeyInfoError::Venue {
-            code: code.to_string(),
-            message,
-        });
-    }
+    check_envelope(&v)?;
     let r = v
         .get("result")
         .and_then(Value::as_object)

@@ -746,41 +746,47 @@ pub(crate) fn order_request(spec: &OrderSpec) -> HttpRequest {
 // ---------------------------------------------------------------------------------------------
 // Key introspection
 
+/// Coinbase's error shapes: Advanced Trade's `{"error","message","error_details"}` and the v2
+/// API's `{"errors":[{"id","message"}]}`.
+pub(crate) fn venue_error(m: &Map<String, Value>) -> Option<KeyInfoError> {
+    if let Some(code) = str_field(m, "error") {
+        let message = str_field(m, "message")
+            .filter(|s| !s.is_empty())
+            .or_else(|| str_field(m, "error_details"))
+            .or_else(|| str_field(m, "error_description"))
+            .unwrap_or("")
+            .to_owned();
+        return Some(KeyInfoError::Venue {
+            code: code.to_owned(),
+            message,
+        });
+    }
+    let first = m
+        .get("errors")
+        .and_then(Value::as_array)
+        .and_then(|a| a.first())?;
+    Some(KeyInfoError::Venue {
+        code: first
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or("unknown")
+            .to_owned(),
+        message: first
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned(),
+    })
+}
+
 pub(crate) fn parse_key_info(body: &[u8]) -> Result<KeyProfile, KeyInfoError> {
     let v: Value =
         serde_json::from_slice(body).map_err(|e| KeyInfoError::Malformed(e.to_string()))?;
     let Value::Object(m) = v else {
         return Err(KeyInfoError::Malformed("expected a JSON object".into()));
     };
-    if let Some(code) = str_field(&m, "error") {
-        let message = str_field(&m, "message")
-            .filter(|s| !s.is_empty())
-            .or_else(|| str_field(&m, "error_details"))
-            .or_else(|| str_field(&m, "error_description"))
-            .unwrap_or("")
-            .to_owned();
-        return Err(KeyInfoError::Venue {
-            code: code.to_owned(),
-            message,
-        });
-    }
-    if let Some(first) = m
-        .get("errors")
-        .and_then(Value::as_array)
-        .and_then(|a| a.first())
-    {
-        return Err(KeyInfoError::Venue {
-            code: first
-                .get("id")
-                .and_then(Value::as_str)
-                .unwrap_or("unknown")
-                .to_owned(),
-            message: first
-                .get("message")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned(),
-        });
+    if let Some(e) = venue_error(&m) {
+        return Err(e);
     }
     let flag = |name: &str| -> Result<Option<bool>, KeyInfoError> {
         match m.get(name) {

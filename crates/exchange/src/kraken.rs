@@ -675,7 +675,7 @@ fn first<'a>(obj: &'a serde_json::Map<String, Value>, names: &[&str]) -> Option<
 }
 
 /// The venue's error envelope (`{"error":["EAPI:Invalid key"]}`), if the answer is one.
-fn venue_error(v: &Value) -> Option<KeyInfoError> {
+pub(crate) fn venue_error(v: &Value) -> Option<KeyInfoError> {
     let errors: Vec<String> = v
         .get("error")?
         .as_array()?

@@ -16,6 +16,7 @@ mod binance;
 mod bybit;
 mod coinbase;
 mod kraken;
+mod market;
 mod okx;
 
 use std::fmt;
@@ -27,6 +28,8 @@ pub use keyfence_types::{
 use ring::rand::SecureRandom;
 
 use crate::crypto::{PrivateKey, PublicKey};
+
+pub use market::{balances_request, parse_balances, parse_ticker, spot_symbol, ticker_request};
 
 /// The parameters an OKX order (and each `batch-orders` item) may carry; anything else is refused.
 pub use okx::ORDER_FIELDS as OKX_ORDER_FIELDS;

@@ -738,22 +738,29 @@ pub(crate) fn order_request(spec: &OrderSpec) -> HttpRequest {
 // ---------------------------------------------------------------------------------------------
 // Key introspection
 
-pub(crate) fn parse_key_info(body: &[u8]) -> Result<KeyProfile, KeyInfoError> {
-    let v: Value =
-        serde_json::from_slice(body).map_err(|e| KeyInfoError::Malformed(e.to_string()))?;
+/// OKX's envelope, `{"code":"0","msg":"","data":[...]}`: a code other than `"0"` is the
+/// venue's error.
+pub(crate) fn check_envelope(v: &Value) -> Result<(), KeyInfoError> {
     let code = match v.get("code") {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Number(n)) => n.to_string(),
         _ => return Err(KeyInfoError::Malformed("no `code` field".into())),
     };
-    if code != "0" {
-        let message = v
-            .get("msg")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned();
-        return Err(KeyInfoError::Venue { code, message });
+    if code == "0" {
+        return Ok(());
     }
+    let message = v
+        .get("msg")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    Err(KeyInfoError::Venue { code, message })
+}
+
+pub(crate) fn parse_key_info(body: &[u8]) -> Result<KeyProfile, KeyInfoError> {
+    let v: Value =
+        serde_json::from_slice(body).map_err(|e| KeyInfoError::Malformed(e.to_string()))?;
+    check_envelope(&v)?;
     let first = v
         .get("data")
         .and_then(Value::as_array)

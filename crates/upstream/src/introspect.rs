@@ -7,13 +7,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use keyfence_exchange::{
-    Credential, KeyError, KeyInfoError, KeyProfile, SignContext, SigningKey, Venue,
+    Credential, HttpRequest, KeyError, KeyInfoError, KeyProfile, SignContext, SigningKey, Venue,
     key_info_request, parse_key_info, sign,
 };
 use ring::rand::SystemRandom;
 use tokio::sync::Semaphore;
 
-use crate::{Blame, Retry, Upstream, UpstreamError};
+use crate::{Blame, Retry, Upstream, UpstreamError, UpstreamResponse};
 
 /// One key to introspect.
 #[derive(Debug)]
@@ -25,7 +25,7 @@ pub struct Target {
     pub credential: Credential,
 }
 
-/// Why a key could not be introspected. Never carries key material.
+/// Why a key could not be introspected (or its account valued). Never carries key material.
 #[derive(Debug, thiserror::Error)]
 pub enum IntrospectError {
     #[error("the credential cannot be used: {0}")]
@@ -34,7 +34,7 @@ pub enum IntrospectError {
     Upstream(#[from] UpstreamError),
     #[error("the exchange refused the key (HTTP {status}): {message}")]
     Refused { status: u16, message: String },
-    #[error("the exchange's answer is not {venue}'s key information (HTTP {status}): {detail}")]
+    #[error("the exchange's answer is not what {venue} sends (HTTP {status}): {detail}")]
     Garbage {
         venue: Venue,
         status: u16,
@@ -124,6 +124,22 @@ pub async fn introspect(
     target: &Target,
     nonces: &Nonces,
 ) -> Result<KeyProfile, IntrospectError> {
+    let venue = target.venue;
+    signed(up, target, nonces, key_info_request, |body| {
+        parse_key_info(venue, body)
+    })
+    .await
+}
+
+/// Send the request `build` makes for the target's venue, signed with its key (retried: only
+/// reads come here), and read the answer with `parse`.
+pub(crate) async fn signed<T>(
+    up: &Upstream,
+    target: &Target,
+    nonces: &Nonces,
+    build: fn(Venue) -> HttpRequest,
+    parse: impl Fn(&[u8]) -> Result<T, KeyInfoError>,
+) -> Result<T, IntrospectError> {
     let rng = SystemRandom::new();
     let key = SigningKey::from_credential(target.venue, &target.credential, &rng)?;
     let host = target
@@ -136,7 +152,7 @@ pub async fn introspect(
     let venue = target.venue;
     let resp = up
         .send(&target.base_url, Retry::Idempotent, |_| {
-            let mut req = key_info_request(venue);
+            let mut req = build(venue);
             let ctx = SignContext {
                 now_ms: now_ms(),
                 nonce: Some(nonces.next()),
@@ -147,8 +163,18 @@ pub async fn introspect(
             Ok(req)
         })
         .await?;
-    match parse_key_info(venue, &resp.body) {
-        Ok(profile) if resp.status == 200 => Ok(profile),
+    answer(venue, &resp, parse(&resp.body))
+}
+
+/// What an exchange's answer means: the parsed value only on HTTP 200; the venue's own error,
+/// or a 4xx, is a refusal; anything else unreadable is garbage from the exchange.
+pub(crate) fn answer<T>(
+    venue: Venue,
+    resp: &UpstreamResponse,
+    parsed: Result<T, KeyInfoError>,
+) -> Result<T, IntrospectError> {
+    match parsed {
+        Ok(value) if resp.status == 200 => Ok(value),
         Ok(_) => Err(IntrospectError::Refused {
             status: resp.status,
             message: excerpt(&resp.body),

@@ -10,6 +10,7 @@
 //! there does not mean the order was not placed.
 
 pub mod introspect;
+pub mod market;
 
 use std::time::Duration;
 

@@ -10,6 +10,7 @@
 
 mod crypt;
 pub mod disk;
+mod gateway;
 
 use std::path::PathBuf;
 
@@ -21,6 +22,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 pub use crypt::{Key, Mode};
 pub use disk::{Disk, Home, RealDisk};
+pub use gateway::GatewaySecrets;
 
 /// The document format inside the encryption.
 const FORMAT_VERSION: u32 = 1;
@@ -202,6 +204,9 @@ struct Document {
     /// base64 of the 32-byte HMAC key for fingerprints.
     fingerprint_key: StoredSecret,
     entries: Vec<StoredEntry>,
+    /// The gateway's own secrets, once created (absent in vaults that never ran the gateway).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gateway: Option<gateway::StoredGateway>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -257,6 +262,7 @@ pub struct Vault {
     home: Home,
     fingerprint_key: SecretBytes,
     entries: Vec<Entry>,
+    gateway: Option<GatewaySecrets>,
 }
 
 impl std::fmt::Debug for Vault {
@@ -292,6 +298,7 @@ impl Vault {
             home: home.clone(),
             fingerprint_key: SecretBytes::new(fk.to_vec()),
             entries: Vec::new(),
+            gateway: None,
         };
         v.save(key)?;
         Ok(v)
@@ -306,11 +313,12 @@ impl Vault {
             return Err(VaultError::TooLarge);
         }
         let plain = key.decrypt(&bytes)?;
-        let (fingerprint_key, entries) = parse_document(&plain)?;
+        let (fingerprint_key, entries, gateway) = parse_document(&plain)?;
         Ok(Vault {
             home: home.clone(),
             fingerprint_key,
             entries,
+            gateway,
         })
     }
 
@@ -328,6 +336,27 @@ impl Vault {
 
     pub fn entries(&self) -> &[Entry] {
         &self.entries
+    }
+
+    /// The gateway's secrets, if created ([`Vault::ensure_gateway_secrets`]).
+    pub fn gateway_secrets(&self) -> Option<&GatewaySecrets> {
+        self.gateway.as_ref()
+    }
+
+    /// Take the gateway's secrets out of a vault that is no longer needed (the running gateway
+    /// keeps them; the vault and its entries are dropped and zeroized).
+    pub fn into_gateway_secrets(self) -> Option<GatewaySecrets> {
+        self.gateway
+    }
+
+    /// Create the gateway's secrets if the vault has none yet (in memory; call
+    /// [`Vault::save`]). Returns true when they were created now.
+    pub fn ensure_gateway_secrets(&mut self) -> Result<bool, VaultError> {
+        if self.gateway.is_some() {
+            return Ok(false);
+        }
+        self.gateway = Some(GatewaySecrets::generate()?);
+        Ok(true)
     }
 
     pub fn get(&self, label: &str) -> Option<&Entry> {
@@ -448,6 +477,7 @@ impl Vault {
                     credential: StoredCredential::from_credential(&e.credential),
                 })
                 .collect(),
+            gateway: self.gateway.as_ref().map(|g| g.to_stored()).transpose()?,
         };
         let mut buf = Zeroizing::new(Vec::with_capacity(4096 + 4096 * self.entries.len()));
         serde_json::to_writer(&mut *buf, &doc).map_err(|_| VaultError::Encrypt)?;
@@ -470,7 +500,7 @@ impl Vault {
             return Err(VaultError::TooLarge);
         }
         let plain = key.decrypt(backup)?;
-        let (_, incoming) = parse_document(&plain)?;
+        let (_, incoming, _) = parse_document(&plain)?;
         let mut labels = Vec::new();
         for e in &incoming {
             self.check_new(&e.meta.label, e.meta.exchange, &e.credential.api_key)?;
@@ -487,7 +517,9 @@ impl Vault {
     }
 }
 
-fn parse_document(plain: &[u8]) -> Result<(SecretBytes, Vec<Entry>), VaultError> {
+type Parsed = (SecretBytes, Vec<Entry>, Option<GatewaySecrets>);
+
+fn parse_document(plain: &[u8]) -> Result<Parsed, VaultError> {
     use base64::Engine as _;
     let doc: Document = serde_json::from_slice(plain).map_err(|e| {
         VaultError::BadContent(format!(
@@ -513,7 +545,12 @@ fn parse_document(plain: &[u8]) -> Result<(SecretBytes, Vec<Entry>), VaultError>
             credential: s.credential.to_credential(),
         })
         .collect();
-    Ok((SecretBytes::new(fk), entries))
+    let gateway = doc
+        .gateway
+        .as_ref()
+        .map(GatewaySecrets::from_stored)
+        .transpose()?;
+    Ok((SecretBytes::new(fk), entries, gateway))
 }
 
 /// Labels and service names: 1-64 characters of letters, digits, `.`, `_`, `-`.

@@ -1,0 +1,117 @@
+//! `keyfence kill --cancel-open`: cancel the open orders of every real key a bot trades through,
+//! at the upstream the gateway config names for its venue.
+
+use std::collections::BTreeSet;
+
+use keyfence_exchange::SigningKey;
+use keyfence_gateway::config::GatewayConfig;
+use keyfence_store::BotRecord;
+use keyfence_upstream::{Policy, Upstream};
+use keyfence_vault::Vault;
+
+pub struct CancelReport {
+    pub lines: Vec<String>,
+    pub failed: usize,
+}
+
+pub async fn cancel_open(cfg: &GatewayConfig, vault: &Vault, bots: &[BotRecord]) -> CancelReport {
+    let mut report = CancelReport {
+        lines: Vec::new(),
+        failed: 0,
+    };
+    let labels: BTreeSet<&str> = bots.iter().map(|b| b.key_label.as_str()).collect();
+    let rng = ring::rand::SystemRandom::new();
+    for label in labels {
+        let fail = |report: &mut CancelReport, why: String| {
+            report.failed += 1;
+            report.lines.push(format!("{label}: not cancelled: {why}"));
+        };
+        let Some(entry) = vault.get(label) else {
+            fail(&mut report, "not in the vault".into());
+            continue;
+        };
+        let venue = entry.meta.exchange;
+        let Some(listener) = cfg.listeners.get(&venue) else {
+            fail(
+                &mut report,
+                format!("the config has no [listeners.{venue}]"),
+            );
+            continue;
+        };
+        let roots = match &listener.ca_cert {
+            Some(p) => match std::fs::read_to_string(p) {
+                Ok(pem) => vec![pem],
+                Err(e) => {
+                    fail(
+                        &mut report,
+                        format!("cannot read ca_cert `{}`: {e}", p.display()),
+                    );
+                    continue;
+                }
+            },
+            None => Vec::new(),
+        };
+        let roots: Vec<&str> = roots.iter().map(String::as_str).collect();
+        let up = match Upstream::with_roots(Policy::default(), &roots) {
+            Ok(u) => u,
+            Err(e) => {
+                fail(&mut report, e.to_string());
+                continue;
+            }
+        };
+        let key = match SigningKey::from_credential(venue, entry.credential(), &rng) {
+            Ok(k) => k,
+            Err(e) => {
+                fail(&mut report, e.to_string());
+                continue;
+            }
+        };
+        let host = listener
+            .upstream
+            .split("://")
+            .nth(1)
+            .unwrap_or("")
+            .split('/')
+            .next()
+            .unwrap_or("")
+            .to_owned();
+        let mut last = 0u64;
+        let mut nonce = move || {
+            last = keyfence_gateway::now_us().max(last + 1);
+            last
+        };
+        match crate::cancel::pending_cancel_open(
+            &up,
+            &listener.upstream,
+            venue,
+            &key,
+            &mut nonce,
+            &host,
+        )
+        .await
+        {
+            Ok(s) => report.lines.push(format!(
+                "{label} ({venue}): {} open order(s) found, {} cancelled",
+                s.listed, s.cancelled
+            )),
+            Err(e) => fail(&mut report, e.to_string()),
+        }
+    }
+    report
+}
+
+// TEMPORARY until keyfence_upstream::cancel lands (helper branch `cancel`).
+pub struct Summary {
+    pub listed: usize,
+    pub cancelled: usize,
+}
+pub async fn pending_cancel_open(
+    _: &Upstream,
+    _: &str,
+    _: keyfence_types::Venue,
+    _: &SigningKey,
+    _: &mut dyn FnMut() -> u64,
+    _: &str,
+) -> Result<Summary, String> {
+    Err("not built yet".into())
+}

@@ -1,0 +1,740 @@
+//! One request, start to finish:
+//!
+//! 1. classify; public endpoints pass through unsigned and unjournaled;
+//! 2. authenticate the bot's signature as the venue would (raw bytes, the venue's window);
+//!    refuse revoked or expired credentials, exact replays, Kraken nonces that do not increase,
+//!    and source IPs outside the bot's allowlist;
+//! 3. read the orders (unreadable orders are refused) and decide by the bot's policy, which
+//!    reserves capacity (caps hold under concurrency);
+//! 4. for trading requests, persist the reservation before forwarding (caps survive a crash);
+//! 5. re-sign with the real key and forward; give the capacity back if the exchange rejected;
+//! 6. journal (group commit), then answer with the exchange's response unchanged.
+//!
+//! Every refusal is answered in the venue's own error shape with the rule id in the message.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use keyfence_exchange::{
+    AuthContext, AuthError, Denial, DenialKind, EndpointClass, HttpRequest, NativeResponse, Order,
+    Side, SignContext, SigningKey,
+};
+use keyfence_policy::{Decision, Facts, Ledger, Mode, PolicyConfig, Prices as _, Reservation};
+use keyfence_store::{Journal, NewEntry, Pending, Store};
+use keyfence_types::Venue;
+use keyfence_upstream::{Retry, UpstreamError};
+use keyfence_vault::GatewaySecrets;
+use rust_decimal::Decimal;
+
+use crate::bots::{BotCredential, BotTable};
+use crate::config::GatewayConfig;
+use crate::nonce::NonceSource;
+use crate::prices::{Feed, PriceBook};
+use crate::replay::ReplayCache;
+use crate::{now_ms, now_us, outcome};
+
+/// A real key, ready to sign.
+pub struct RealKey {
+    pub venue: Venue,
+    pub signer: SigningKey,
+    /// Kraken only.
+    pub nonces: Option<NonceSource>,
+}
+
+/// Everything a listener needs, shared by all of them.
+pub struct Gateway {
+    pub config: GatewayConfig,
+    pub store: Store,
+    pub journal: Journal,
+    pub ledger: Ledger,
+    pub prices: Arc<PriceBook>,
+    pub feeds: HashMap<Venue, Feed>,
+    pub replay: ReplayCache,
+    pub keys: HashMap<String, RealKey>,
+    pub secrets: GatewaySecrets,
+    bots: RwLock<Arc<BotTable>>,
+    /// Kraken bot nonces: last accepted per bot credential id.
+    bot_nonces: std::sync::Mutex<HashMap<String, u64>>,
+    stamp: AtomicU64,
+    mode: AtomicU8,
+    reload: tokio::sync::Mutex<()>,
+    rng: ring::rand::SystemRandom,
+}
+
+/// The store keeps the kill switch with its own copy of the mode type.
+pub fn from_store(m: keyfence_store::Mode) -> Mode {
+    match m {
+        keyfence_store::Mode::Active => Mode::Active,
+        keyfence_store::Mode::Reducing => Mode::Reducing,
+        keyfence_store::Mode::Halted => Mode::Halted,
+    }
+}
+
+pub fn to_store(m: Mode) -> keyfence_store::Mode {
+    match m {
+        Mode::Active => keyfence_store::Mode::Active,
+        Mode::Reducing => keyfence_store::Mode::Reducing,
+        Mode::Halted => keyfence_store::Mode::Halted,
+    }
+}
+
+fn mode_to_u8(m: Mode) -> u8 {
+    match m {
+        Mode::Active => 0,
+        Mode::Reducing => 1,
+        Mode::Halted => 2,
+    }
+}
+
+fn mode_from_u8(v: u8) -> Mode {
+    match v {
+        0 => Mode::Active,
+        1 => Mode::Reducing,
+        _ => Mode::Halted,
+    }
+}
+
+impl Gateway {
+    pub fn new(
+        config: GatewayConfig,
+        store: Store,
+        keys: HashMap<String, RealKey>,
+        secrets: GatewaySecrets,
+        feeds: HashMap<Venue, Feed>,
+    ) -> Self {
+        let journal = store.journal();
+        Gateway {
+            config,
+            journal,
+            store,
+            ledger: Ledger::new(),
+            prices: Arc::new(PriceBook::default()),
+            feeds,
+            replay: ReplayCache::default(),
+            keys,
+            secrets,
+            bots: RwLock::new(Arc::new(BotTable::default())),
+            bot_nonces: std::sync::Mutex::new(HashMap::new()),
+            stamp: AtomicU64::new(u64::MAX),
+            mode: AtomicU8::new(mode_to_u8(Mode::Halted)),
+            reload: tokio::sync::Mutex::new(()),
+            rng: ring::rand::SystemRandom::new(),
+        }
+    }
+
+    /// The kill switch as the policy sees it.
+    pub fn mode(&self) -> Mode {
+        mode_from_u8(self.mode.load(Ordering::Acquire))
+    }
+
+    pub fn bots(&self) -> Arc<BotTable> {
+        match self.bots.read() {
+            Ok(b) => b.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Re-read the kill switch (and the bots, when the control stamp moved). Called per request
+    /// when the stamp changed, and every 50 ms by a background task.
+    pub async fn sync(&self, force: bool) {
+        let stamp = self.store.stamp();
+        if !force && stamp == self.stamp.load(Ordering::Acquire) {
+            return;
+        }
+        let _guard = self.reload.lock().await;
+        if !force && stamp == self.stamp.load(Ordering::Acquire) {
+            return;
+        }
+        let mode = from_store(self.store.control().await.mode);
+        self.mode.store(mode_to_u8(mode), Ordering::Release);
+        match self.store.bots().await {
+            Ok(records) => {
+                let table = BotTable::build(&records, &self.secrets);
+                for p in &table.problems {
+                    tracing::error!(problem = %p, "bot not loaded");
+                }
+                if let Ok(mut b) = self.bots.write() {
+                    *b = Arc::new(table);
+                }
+                self.stamp.store(stamp, Ordering::Release);
+            }
+            // Keep the previous table and try again on the next request.
+            Err(e) => tracing::error!(error = %e, "cannot read the bots"),
+        }
+    }
+
+    /// Only the kill switch (the 50 ms poll).
+    pub async fn poll_mode(&self) {
+        let mode = from_store(self.store.control().await.mode);
+        self.mode.store(mode_to_u8(mode), Ordering::Release);
+    }
+
+    /// Seed the ledger from the store after a (re)start: today's usage and positions, with
+    /// reservations that were in flight when the gateway stopped counted as used.
+    pub async fn seed(&self) -> Result<(), keyfence_store::StoreError> {
+        let recovered = self.store.recover_pending().await?;
+        if recovered > 0 {
+            tracing::warn!(
+                recovered,
+                "requests in flight when the gateway stopped are journaled with an unknown outcome and still count against caps"
+            );
+        }
+        let day = now_ms().div_euclid(86_400_000);
+        for u in self.store.usage(day).await? {
+            self.ledger
+                .seed(&u.bot, day, u.notional, u.orders, &u.positions);
+        }
+        Ok(())
+    }
+}
+
+/// The answer to send back.
+pub type Answer = NativeResponse;
+
+/// What a request was, for the journal.
+struct Record {
+    bot: Option<String>,
+    class: EndpointClass,
+    canonical_path: Option<String>,
+    first: Option<Order>,
+    orders: u64,
+    notional: Option<Decimal>,
+    positions: Vec<(String, Decimal)>,
+}
+
+pub struct Incoming<'a> {
+    pub venue: Venue,
+    pub req: HttpRequest,
+    pub peer: IpAddr,
+    /// The Host the bot addressed (Coinbase binds it into the JWT).
+    pub host: &'a str,
+}
+
+pub async fn handle(gw: &Gateway, inc: Incoming<'_>) -> Answer {
+    let started = Instant::now();
+    let venue = inc.venue;
+    let now = now_ms();
+    let class = keyfence_exchange::classify(venue, &inc.req);
+    if class == EndpointClass::Public {
+        return forward_public(gw, venue, inc.req).await;
+    }
+    gw.sync(false).await;
+
+    let mut rec = Record {
+        bot: None,
+        class,
+        canonical_path: keyfence_exchange::path::canonical(&inc.req.path),
+        first: None,
+        orders: 0,
+        notional: None,
+        positions: Vec::new(),
+    };
+
+    // --- 2. who is asking
+    let bots = gw.bots();
+    let cred = match authenticate(gw, &bots, &inc, now) {
+        Ok(c) => c,
+        Err((rule, denial)) => return refuse(gw, venue, &rec, rule, denial, now, started).await,
+    };
+    rec.bot = Some(cred.bot.name.clone());
+
+    // --- 3. what it asks for, and may it
+    let orders = match keyfence_exchange::parse_orders(venue, &inc.req) {
+        Ok(o) => o,
+        Err(e) => {
+            let d = Denial::new(
+                DenialKind::BadRequest,
+                format!("keyfence unreadable-order: {e}"),
+            );
+            return refuse(gw, venue, &rec, "unreadable-order", d, now, started).await;
+        }
+    };
+    rec.first = orders.first().cloned();
+    let Some(policy) = gw.config.policies.get(&cred.bot.policy) else {
+        let d = Denial::new(
+            DenialKind::PermissionDenied,
+            format!(
+                "keyfence policy-missing: the bot's policy `{}` is not in the gateway config",
+                cred.bot.policy
+            ),
+        );
+        return refuse(gw, venue, &rec, "policy-missing", d, now, started).await;
+    };
+    let risk_reducing = matches!(class, EndpointClass::Read | EndpointClass::Cancel);
+    if !risk_reducing && !gw.journal.healthy() {
+        let d = Denial::new(
+            DenialKind::Unavailable,
+            "keyfence journal-unavailable: the journal cannot be written, so nothing that trades is forwarded",
+        );
+        return refuse(gw, venue, &rec, "journal-unavailable", d, now, started).await;
+    }
+    ensure_prices(gw, venue, policy, &orders).await;
+    let decision = gw.ledger.decide(
+        policy,
+        &Facts {
+            bot: &cred.bot.name,
+            venue,
+            class,
+            orders: &orders,
+            now_ms: now,
+            mode: gw.mode(),
+        },
+        gw.prices.as_ref(),
+    );
+    rec.notional = decision.notional;
+    if !decision.allowed {
+        let rule = decision.rules.first().copied().unwrap_or("policy");
+        let d = Denial::new(DenialKind::PermissionDenied, decision.message.clone());
+        return refuse(gw, venue, &rec, rule, d, now, started).await;
+    }
+    if let Some(r) = &decision.reservation {
+        rec.positions = r.positions.clone();
+        rec.orders = r.orders;
+    }
+
+    // --- 4. make the reservation durable before anything reaches the exchange
+    let reservation_id = match &decision.reservation {
+        Some(r) => match reserve(gw, venue, &rec, r, now).await {
+            Ok(id) => Some(id),
+            Err(()) => {
+                gw.ledger.release(r);
+                let d = Denial::new(
+                    DenialKind::Unavailable,
+                    "keyfence journal-unavailable: the reservation could not be recorded",
+                );
+                return refuse(gw, venue, &rec, "journal-unavailable", d, now, started).await;
+            }
+        },
+        None => None,
+    };
+
+    // --- 5. re-sign and forward
+    let sent = forward_signed(gw, venue, &cred.bot.key_label, inc.req, class).await;
+    let mut counted = true;
+    let (answer, status, order_id) = match sent {
+        Ok(resp) => {
+            let out = outcome::read(venue, resp.status, &resp.body);
+            if !out.accepted {
+                counted = false;
+                if let Some(r) = &decision.reservation {
+                    gw.ledger.release(r);
+                }
+            }
+            let answer = NativeResponse {
+                status: resp.status,
+                headers: pass_headers(&resp.headers),
+                body: String::from_utf8_lossy(&resp.body).into_owned(),
+            };
+            (answer, Some(resp.status), out.order_id)
+        }
+        Err(ForwardError::NotSent(why)) => {
+            counted = false;
+            if let Some(r) = &decision.reservation {
+                gw.ledger.release(r);
+            }
+            let d = Denial::new(DenialKind::Unavailable, format!("keyfence upstream: {why}"));
+            (keyfence_exchange::native_error(venue, &d, now), None, None)
+        }
+        // It may have reached the exchange: the reservation stays (fail closed).
+        Err(ForwardError::Maybe(why)) => {
+            let d = Denial::new(DenialKind::Unavailable, format!("keyfence upstream: {why}"));
+            (keyfence_exchange::native_error(venue, &d, now), None, None)
+        }
+    };
+
+    // --- 6. journal, then answer
+    if !counted {
+        rec.positions.clear();
+        rec.orders = 0;
+    }
+    let entry = entry(
+        &rec,
+        venue,
+        now,
+        "allow",
+        decision_rules(&decision),
+        Some(decision.message.clone()).filter(|m| !m.is_empty()),
+        status,
+        started,
+        order_id,
+        reservation_id,
+    );
+    if let Err(e) = gw.journal.append(entry).await {
+        tracing::error!(error = %e, "journal append failed after forwarding");
+    }
+    answer
+}
+
+fn decision_rules(d: &Decision) -> Vec<String> {
+    d.rules.iter().map(|r| (*r).to_owned()).collect()
+}
+
+type Refusal = (&'static str, Denial);
+
+fn authenticate<'b>(
+    gw: &Gateway,
+    bots: &'b BotTable,
+    inc: &Incoming<'_>,
+    now: i64,
+) -> Result<&'b BotCredential, Refusal> {
+    let venue = inc.venue;
+    let auth_denial = |e: AuthError| {
+        let msg = format!("keyfence auth: {e}");
+        ("auth", Denial::new(DenialKind::Auth(e), msg))
+    };
+    let authed = keyfence_exchange::authenticate(
+        venue,
+        &inc.req,
+        &AuthContext {
+            now_ms: now,
+            host: Some(inc.host),
+        },
+        &bots.lookup(venue),
+    )
+    .map_err(auth_denial)?;
+    let cred = bots
+        .get(venue, &authed.api_key)
+        .ok_or_else(|| auth_denial(AuthError::UnknownApiKey))?;
+    if cred.bot.revoked {
+        return Err((
+            "bot-revoked",
+            Denial::new(
+                DenialKind::Auth(AuthError::UnknownApiKey),
+                format!("keyfence bot-revoked: bot `{}` was revoked", cred.bot.name),
+            ),
+        ));
+    }
+    if cred.valid_until_ms.is_some_and(|t| now >= t) {
+        return Err((
+            "credential-expired",
+            Denial::new(
+                DenialKind::Auth(AuthError::KeyExpired),
+                "keyfence credential-expired: this credential was rotated and its overlap has ended",
+            ),
+        ));
+    }
+    if !cred.bot.allow.is_empty() && !cred.bot.allow.iter().any(|c| c.contains(inc.peer)) {
+        return Err((
+            "ip-not-allowed",
+            Denial::new(
+                DenialKind::Auth(AuthError::IpNotAllowed),
+                format!(
+                    "keyfence ip-not-allowed: {} is not in bot `{}`'s allowlist",
+                    inc.peer, cred.bot.name
+                ),
+            ),
+        ));
+    }
+    if let Some(n) = authed.nonce {
+        let mut last = match gw.bot_nonces.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        let prev = last.entry(cred.id.clone()).or_insert(0);
+        if n <= *prev {
+            return Err((
+                "replay",
+                Denial::new(
+                    DenialKind::Auth(AuthError::InvalidNonce),
+                    "keyfence replay: the nonce is not larger than the last one",
+                ),
+            ));
+        }
+        *prev = n;
+    }
+    if !gw.replay.first_sight(venue, &inc.req, now) {
+        return Err((
+            "replay",
+            Denial::new(
+                DenialKind::PermissionDenied,
+                "keyfence replay: this exact signed request was already received",
+            ),
+        ));
+    }
+    Ok(cred)
+}
+
+/// Make sure the orders' symbols have a fresh reference price when a rule needs one.
+async fn ensure_prices(gw: &Gateway, venue: Venue, policy: &PolicyConfig, orders: &[Order]) {
+    let Some(feed) = gw.feeds.get(&venue) else {
+        return;
+    };
+    let max_age = i64::try_from(policy.max_price_age_s.saturating_mul(1000)).unwrap_or(i64::MAX);
+    for o in orders {
+        let fresh = gw
+            .prices
+            .reference(venue, &o.symbol)
+            .is_some_and(|(_, at)| now_ms() - at <= max_age);
+        if !fresh {
+            gw.prices.fetch(feed, venue, &o.symbol).await;
+        } else {
+            gw.prices.want(venue, &o.symbol);
+        }
+    }
+}
+
+async fn reserve(
+    gw: &Gateway,
+    venue: Venue,
+    rec: &Record,
+    r: &Reservation,
+    now: i64,
+) -> Result<String, ()> {
+    let mut id = [0u8; 16];
+    ring::rand::SecureRandom::fill(&gw.rng, &mut id).map_err(|_| ())?;
+    let id = hex::encode(id);
+    let p = Pending {
+        id: id.clone(),
+        ts_ms: now,
+        bot: r.bot.clone(),
+        venue,
+        day: r.day,
+        notional: r.notional,
+        orders: r.orders,
+        positions: r.positions.clone(),
+        symbol: rec.first.as_ref().map(|o| o.symbol.clone()),
+        side: rec.first.as_ref().map(|o| side_str(o.side).to_owned()),
+        class: rec.class.as_str().to_owned(),
+    };
+    match gw.journal.reserve(p).await {
+        Ok(()) => Ok(id),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot record a reservation");
+            Err(())
+        }
+    }
+}
+
+fn side_str(s: Side) -> &'static str {
+    match s {
+        Side::Buy => "buy",
+        Side::Sell => "sell",
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn entry(
+    rec: &Record,
+    venue: Venue,
+    now: i64,
+    decision: &str,
+    rules: Vec<String>,
+    message: Option<String>,
+    upstream_status: Option<u16>,
+    started: Instant,
+    order_id: Option<String>,
+    reservation_id: Option<String>,
+) -> NewEntry {
+    NewEntry {
+        ts_ms: now,
+        kind: "request".into(),
+        bot: rec.bot.clone(),
+        venue: Some(venue),
+        class: Some(rec.class.as_str().to_owned()),
+        method: None,
+        path: rec.canonical_path.clone(),
+        symbol: rec.first.as_ref().map(|o| o.symbol.clone()),
+        side: rec.first.as_ref().map(|o| side_str(o.side).to_owned()),
+        quantity: rec.first.as_ref().and_then(|o| o.quantity),
+        notional: rec.notional,
+        decision: decision.to_owned(),
+        rules,
+        upstream_status,
+        latency_us: Some(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)),
+        order_id,
+        message,
+        reservation_id,
+        positions: rec.positions.clone(),
+        orders: if decision == "allow" { rec.orders } else { 0 },
+    }
+}
+
+/// Answer a refusal in the venue's shape and journal it.
+async fn refuse(
+    gw: &Gateway,
+    venue: Venue,
+    rec: &Record,
+    rule: &'static str,
+    denial: Denial,
+    now: i64,
+    started: Instant,
+) -> Answer {
+    let e = entry(
+        rec,
+        venue,
+        now,
+        "deny",
+        vec![rule.to_owned()],
+        Some(denial.message.clone()),
+        None,
+        started,
+        None,
+        None,
+    );
+    if let Err(err) = gw.journal.append(e).await {
+        tracing::error!(error = %err, "journal append failed for a refusal");
+    }
+    keyfence_exchange::native_error(venue, &denial, now)
+}
+
+enum ForwardError {
+    /// Certainly not delivered (no connection, or keyfence could not build it).
+    NotSent(String),
+    /// May have reached the exchange (timeout, connection cut).
+    Maybe(String),
+}
+
+const HOP_HEADERS: &[&str] = &[
+    "host",
+    "connection",
+    "content-length",
+    "transfer-encoding",
+    "keep-alive",
+    "te",
+    "trailer",
+    "upgrade",
+    "proxy-authorization",
+    "proxy-connection",
+    "user-agent",
+    "accept-encoding",
+];
+
+fn strip_hop(req: &mut HttpRequest) {
+    req.headers
+        .retain(|(k, _)| !HOP_HEADERS.iter().any(|h| k.eq_ignore_ascii_case(h)));
+}
+
+fn pass_headers(headers: &[(String, String)]) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter(|(k, _)| !HOP_HEADERS.iter().any(|h| k.eq_ignore_ascii_case(h)))
+        .cloned()
+        .collect()
+}
+
+async fn forward_public(gw: &Gateway, venue: Venue, mut req: HttpRequest) -> Answer {
+    let now = now_ms();
+    let Some(feed) = gw.feeds.get(&venue) else {
+        let d = Denial::new(
+            DenialKind::Unavailable,
+            "keyfence: no upstream for this venue",
+        );
+        return keyfence_exchange::native_error(venue, &d, now);
+    };
+    strip_hop(&mut req);
+    let retry = if req.method == "GET" {
+        Retry::Idempotent
+    } else {
+        Retry::Never
+    };
+    match feed
+        .upstream
+        .send(&feed.base_url, retry, |_| Ok(req.clone()))
+        .await
+    {
+        Ok(resp) => NativeResponse {
+            status: resp.status,
+            headers: pass_headers(&resp.headers),
+            body: String::from_utf8_lossy(&resp.body).into_owned(),
+        },
+        Err(e) => answer_upstream_error(venue, &e, now),
+    }
+}
+
+fn answer_upstream_error(venue: Venue, e: &UpstreamError, now: i64) -> Answer {
+    match e {
+        UpstreamError::Status { response, .. } => NativeResponse {
+            status: response.status,
+            headers: pass_headers(&response.headers),
+            body: String::from_utf8_lossy(&response.body).into_owned(),
+        },
+        other => keyfence_exchange::native_error(
+            venue,
+            &Denial::new(
+                DenialKind::Unavailable,
+                format!("keyfence upstream: {other}"),
+            ),
+            now,
+        ),
+    }
+}
+
+async fn forward_signed(
+    gw: &Gateway,
+    venue: Venue,
+    key_label: &str,
+    mut req: HttpRequest,
+    class: EndpointClass,
+) -> Result<keyfence_upstream::UpstreamResponse, ForwardError> {
+    let Some(feed) = gw.feeds.get(&venue) else {
+        return Err(ForwardError::NotSent("no upstream for this venue".into()));
+    };
+    let Some(key) = gw.keys.get(key_label).filter(|k| k.venue == venue) else {
+        return Err(ForwardError::NotSent(format!(
+            "the real key `{key_label}` is not in the vault"
+        )));
+    };
+    strip_hop(&mut req);
+    let host = feed
+        .base_url
+        .split("://")
+        .nth(1)
+        .unwrap_or("")
+        .split('/')
+        .next()
+        .unwrap_or("")
+        .to_owned();
+    let retry = if class == EndpointClass::Read {
+        Retry::Idempotent
+    } else {
+        Retry::Never
+    };
+    // Nonces (Kraken) are drawn per attempt, before the closure that must be synchronous.
+    let attempts = match retry {
+        Retry::Idempotent => feed.upstream.policy().max_attempts.max(1),
+        Retry::Never => 1,
+    };
+    let mut nonces = Vec::with_capacity(attempts as usize);
+    if let Some(src) = &key.nonces {
+        for _ in 0..attempts {
+            let n = src
+                .next(&gw.store, now_us())
+                .await
+                .map_err(|e| ForwardError::NotSent(format!("cannot draw a nonce: {e}")))?;
+            nonces.push(n);
+        }
+    }
+    let rng = &gw.rng;
+    let sent = feed
+        .upstream
+        .send(&feed.base_url, retry, |attempt| {
+            let mut r = req.clone();
+            let nonce = nonces.get(attempt as usize - 1).copied();
+            keyfence_exchange::sign(
+                venue,
+                &key.signer,
+                &mut r,
+                &SignContext {
+                    now_ms: now_ms(),
+                    nonce,
+                    host: &host,
+                    rng,
+                },
+            )
+            .map_err(|e| e.to_string())?;
+            Ok(r)
+        })
+        .await;
+    match sent {
+        Ok(resp) => Ok(resp),
+        Err(UpstreamError::Status { response, .. }) => Ok(*response),
+        Err(
+            e
+            @ (UpstreamError::Connect { .. } | UpstreamError::Build(_) | UpstreamError::BadUrl(_)),
+        ) => Err(ForwardError::NotSent(e.to_string())),
+        Err(e) => Err(ForwardError::Maybe(e.to_string())),
+    }
+}

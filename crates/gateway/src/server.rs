@@ -1,0 +1,441 @@
+//! Listeners (one per venue, plain or TLS), background tasks, and graceful shutdown.
+
+use std::collections::{BTreeMap, HashMap};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use keyfence_exchange::{Denial, DenialKind, HttpRequest, MAX_BODY, NativeResponse, SigningKey};
+use keyfence_store::{CheckpointSigner, Store, StoreOptions};
+use keyfence_types::Venue;
+use keyfence_upstream::Upstream;
+use keyfence_vault::Vault;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls;
+
+use crate::config::{GatewayConfig, SyncMode, TlsConfig};
+use crate::nonce::NonceSource;
+use crate::now_ms;
+use crate::pipeline::{self, Gateway, RealKey};
+use crate::prices::Feed;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("the vault has no gateway secrets; run `keyfence bot add` first")]
+    NoSecrets,
+    #[error("cannot open the store `{}`: {source}", path.display())]
+    Store {
+        path: PathBuf,
+        source: keyfence_store::StoreError,
+    },
+    #[error("the journal signing key in the vault is unusable")]
+    JournalKey,
+    #[error("vault key `{label}` cannot sign for {venue}: {why}")]
+    Key {
+        label: String,
+        venue: Venue,
+        why: String,
+    },
+    #[error("upstream for {venue}: {why}")]
+    Upstream { venue: Venue, why: String },
+    #[error("cannot bind {venue} on {addr}: {source}")]
+    Bind {
+        venue: Venue,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("TLS for {venue}: {why}")]
+    Tls { venue: Venue, why: String },
+}
+
+/// A started gateway.
+pub struct RunningGateway {
+    pub addrs: BTreeMap<Venue, SocketAddr>,
+    /// PEM certificates of TLS listeners, by venue, and where they were written.
+    pub certs: BTreeMap<Venue, PathBuf>,
+    pub gateway: Arc<Gateway>,
+    stop: watch::Sender<bool>,
+    listeners: JoinSet<()>,
+    background: JoinSet<()>,
+    drain: Duration,
+}
+
+impl RunningGateway {
+    /// Stop accepting, let in-flight requests finish (up to `drain_seconds`), then stop.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        let drain = async { while self.listeners.join_next().await.is_some() {} };
+        if tokio::time::timeout(self.drain, drain).await.is_err() {
+            self.listeners.abort_all();
+        }
+        self.background.abort_all();
+    }
+}
+
+/// Open the store, load the real keys and the bots, bind every listener and start serving.
+pub async fn start(
+    config: GatewayConfig,
+    home: &Path,
+    vault: Vault,
+) -> Result<RunningGateway, StartError> {
+    let rng = ring::rand::SystemRandom::new();
+    let db = home.join(&config.gateway.database);
+    let secrets_ref = vault.gateway_secrets().ok_or(StartError::NoSecrets)?;
+    let signer = CheckpointSigner::from_pkcs8(secrets_ref.journal_key_pkcs8())
+        .map_err(|_| StartError::JournalKey)?;
+    let opts = StoreOptions {
+        sync_full: config.gateway.sync == SyncMode::Full,
+        checkpoint_every: config.gateway.checkpoint_every,
+        checkpoint_interval: Duration::from_secs(config.gateway.checkpoint_seconds),
+    };
+    let store = Store::open_with_signer(&db, opts, Some(signer))
+        .await
+        .map_err(|source| StartError::Store {
+            path: db.clone(),
+            source,
+        })?;
+
+    let mut feeds = HashMap::new();
+    for (venue, l) in &config.listeners {
+        let roots: Vec<String> = match &l.ca_cert {
+            Some(p) => vec![
+                std::fs::read_to_string(p).map_err(|e| StartError::Upstream {
+                    venue: *venue,
+                    why: format!("cannot read ca_cert `{}`: {e}", p.display()),
+                })?,
+            ],
+            None => Vec::new(),
+        };
+        let roots: Vec<&str> = roots.iter().map(String::as_str).collect();
+        let policy = keyfence_upstream::Policy {
+            timeout: config.gateway.upstream_timeout(),
+            ..keyfence_upstream::Policy::default()
+        };
+        let upstream = Upstream::with_roots(policy, &roots).map_err(|e| StartError::Upstream {
+            venue: *venue,
+            why: e.to_string(),
+        })?;
+        feeds.insert(
+            *venue,
+            Feed {
+                base_url: l.upstream.clone(),
+                upstream,
+            },
+        );
+    }
+
+    let mut keys = HashMap::new();
+    for e in vault.entries() {
+        let venue = e.meta.exchange;
+        if !config.listeners.contains_key(&venue) {
+            continue;
+        }
+        let signer = SigningKey::from_credential(venue, e.credential(), &rng).map_err(|err| {
+            StartError::Key {
+                label: e.meta.label.clone(),
+                venue,
+                why: err.to_string(),
+            }
+        })?;
+        let nonces = if venue == Venue::Kraken {
+            Some(
+                NonceSource::load(&store, format!("kraken:{}", e.meta.label))
+                    .await
+                    .map_err(|source| StartError::Store {
+                        path: db.clone(),
+                        source,
+                    })?,
+            )
+        } else {
+            None
+        };
+        keys.insert(
+            e.meta.label.clone(),
+            RealKey {
+                venue,
+                signer,
+                nonces,
+            },
+        );
+    }
+    let secrets = vault.into_gateway_secrets().ok_or(StartError::NoSecrets)?;
+    let refresh = Duration::from_millis(config.gateway.price_refresh_ms);
+    let drain = Duration::from_secs(config.gateway.drain_seconds);
+    let listener_cfgs = config.listeners.clone();
+
+    let gw = Arc::new(Gateway::new(config, store, keys, secrets, feeds.clone()));
+    gw.sync(true).await;
+    gw.seed().await.map_err(|source| StartError::Store {
+        path: db.clone(),
+        source,
+    })?;
+    // Policies' symbols are kept fresh from the start.
+    for bot_venue in listener_cfgs.keys() {
+        for p in gw.config.policies.values() {
+            for s in p.symbols.iter().flatten() {
+                if looks_like_venue_symbol(*bot_venue, s) {
+                    gw.prices.want(*bot_venue, s);
+                }
+            }
+        }
+    }
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut listeners = JoinSet::new();
+    let mut addrs = BTreeMap::new();
+    let mut certs = BTreeMap::new();
+    for (venue, l) in &listener_cfgs {
+        let acceptor = match &l.tls {
+            None => None,
+            Some(t) => {
+                let (acceptor, pem_path) = tls_acceptor(*venue, t, home)?;
+                if let Some(p) = pem_path {
+                    certs.insert(*venue, p);
+                }
+                Some(acceptor)
+            }
+        };
+        let tcp = TcpListener::bind(l.bind)
+            .await
+            .map_err(|source| StartError::Bind {
+                venue: *venue,
+                addr: l.bind,
+                source,
+            })?;
+        let addr = tcp.local_addr().map_err(|source| StartError::Bind {
+            venue: *venue,
+            addr: l.bind,
+            source,
+        })?;
+        addrs.insert(*venue, addr);
+        listeners.spawn(serve(*venue, tcp, acceptor, gw.clone(), stop_rx.clone()));
+    }
+
+    let mut background = JoinSet::new();
+    {
+        let gw = gw.clone();
+        background.spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(50));
+            loop {
+                tick.tick().await;
+                gw.poll_mode().await;
+                gw.sync(false).await;
+            }
+        });
+    }
+    {
+        let gw = gw.clone();
+        background.spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(30));
+            loop {
+                tick.tick().await;
+                gw.replay.prune(now_ms());
+            }
+        });
+    }
+    background.spawn(gw.prices.clone().refresh_forever(feeds, refresh));
+
+    Ok(RunningGateway {
+        addrs,
+        certs,
+        gateway: gw,
+        stop: stop_tx,
+        listeners,
+        background,
+        drain,
+    })
+}
+
+/// Policy symbols are venue spellings; prefetch only the plausible ones for each venue.
+fn looks_like_venue_symbol(venue: Venue, s: &str) -> bool {
+    match venue {
+        Venue::Binance | Venue::Bybit => !s.contains('-') && !s.contains('/'),
+        Venue::Okx | Venue::Coinbase => s.contains('-'),
+        Venue::Kraken => !s.contains('-'),
+    }
+}
+
+fn tls_acceptor(
+    venue: Venue,
+    t: &TlsConfig,
+    home: &Path,
+) -> Result<(TlsAcceptor, Option<PathBuf>), StartError> {
+    let err = |why: String| StartError::Tls { venue, why };
+    let (certs, key, written) = match t {
+        TlsConfig::SelfSigned => {
+            let names = vec![
+                "localhost".to_owned(),
+                "127.0.0.1".to_owned(),
+                "::1".to_owned(),
+            ];
+            let made = rcgen::generate_simple_self_signed(names).map_err(|e| err(e.to_string()))?;
+            let dir = home.join("tls");
+            std::fs::create_dir_all(&dir).map_err(|e| err(e.to_string()))?;
+            let path = dir.join(format!("{venue}.pem"));
+            std::fs::write(&path, made.cert.pem()).map_err(|e| err(e.to_string()))?;
+            let key = rustls::pki_types::PrivateKeyDer::Pkcs8(
+                rustls::pki_types::PrivatePkcs8KeyDer::from(made.signing_key.serialize_der()),
+            );
+            (vec![made.cert.der().clone()], key, Some(path))
+        }
+        TlsConfig::Files { cert, key } => {
+            use rustls::pki_types::pem::PemObject as _;
+            let certs = rustls::pki_types::CertificateDer::pem_file_iter(cert)
+                .map_err(|e| err(format!("`{}`: {e}", cert.display())))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| err(format!("`{}`: {e}", cert.display())))?;
+            let key = rustls::pki_types::PrivateKeyDer::from_pem_file(key)
+                .map_err(|e| err(format!("`{}`: {e}", key.display())))?;
+            (certs, key, None)
+        }
+    };
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| err(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| err(e.to_string()))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok((TlsAcceptor::from(Arc::new(config)), written))
+}
+
+async fn serve(
+    venue: Venue,
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    gw: Arc<Gateway>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut conns = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            accepted = listener.accept() => {
+                let Ok((stream, peer)) = accepted else { continue };
+                let _ = stream.set_nodelay(true);
+                let gw = gw.clone();
+                let tls = tls.clone();
+                let stop = stop.clone();
+                conns.spawn(async move {
+                    let svc = service_fn(move |req: hyper::Request<Incoming>| {
+                        let gw = gw.clone();
+                        async move { Ok::<_, Infallible>(answer(&gw, venue, req, peer).await) }
+                    });
+                    match tls {
+                        Some(acceptor) => {
+                            let Ok(Ok(stream)) = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await else { return };
+                            drive(TokioIo::new(stream), svc, stop).await;
+                        }
+                        None => drive(TokioIo::new(stream), svc, stop).await,
+                    }
+                });
+            }
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+    // In-flight requests finish; the caller bounds how long.
+    while conns.join_next().await.is_some() {}
+}
+
+async fn drive<I, S>(io: I, svc: S, mut stop: watch::Receiver<bool>)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: hyper::service::Service<
+            hyper::Request<Incoming>,
+            Response = hyper::Response<Full<Bytes>>,
+            Error = Infallible,
+        > + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let builder = auto::Builder::new(TokioExecutor::new());
+    let conn = builder.serve_connection(io, svc);
+    tokio::pin!(conn);
+    let stopped = async move {
+        loop {
+            if *stop.borrow_and_update() {
+                break;
+            }
+            if stop.changed().await.is_err() {
+                break;
+            }
+        }
+    };
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = stopped => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+}
+
+fn to_hyper(resp: NativeResponse) -> hyper::Response<Full<Bytes>> {
+    let mut b = hyper::Response::builder().status(resp.status);
+    for (k, v) in &resp.headers {
+        b = b.header(k.as_str(), v.as_str());
+    }
+    b.body(Full::new(Bytes::from(resp.body)))
+        .unwrap_or_else(|_| hyper::Response::new(Full::new(Bytes::new())))
+}
+
+async fn answer(
+    gw: &Gateway,
+    venue: Venue,
+    req: hyper::Request<Incoming>,
+    peer: SocketAddr,
+) -> hyper::Response<Full<Bytes>> {
+    let (parts, body) = req.into_parts();
+    let mut http = HttpRequest::new(parts.method.as_str(), "/");
+    http.path = parts.uri.path().to_owned();
+    http.query = parts.uri.query().unwrap_or("").to_owned();
+    http.headers = parts
+        .headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let host = parts
+        .headers
+        .get(hyper::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| parts.uri.authority().map(|a| a.as_str()))
+        .unwrap_or("")
+        .to_owned();
+    match Limited::new(body, MAX_BODY).collect().await {
+        Ok(b) => http.body = b.to_bytes().to_vec(),
+        Err(_) => {
+            let d = Denial::new(
+                DenialKind::PayloadTooLarge,
+                "keyfence: request body is larger than 1 MiB",
+            );
+            return to_hyper(keyfence_exchange::native_error(venue, &d, now_ms()));
+        }
+    }
+    let resp = pipeline::handle(
+        gw,
+        pipeline::Incoming {
+            venue,
+            req: http,
+            peer: peer.ip(),
+            host: &host,
+        },
+    )
+    .await;
+    to_hyper(resp)
+}

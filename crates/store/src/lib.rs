@@ -1,0 +1,276 @@
+//! keyfence-store: the gateway's durable state in one SQLite file (`<home>/keyfence.db`).
+//!
+//! - kill-switch mode (`control`): anything unreadable reads as `Halted`;
+//! - bots and their credentials (rotation bounds old credentials' validity);
+//! - nonce floors (only ever rise);
+//! - the hash-chained journal, written by one group-commit task ([`Journal`]), with durable
+//!   pending reservations and Ed25519-signed checkpoints; [`Store::verify`] names the first bad
+//!   entry.
+//!
+//! Architecture invariant: the store never holds plaintext secrets, request signatures or raw
+//! query strings; bot secrets arrive sealed by the caller.
+
+mod chain;
+mod error;
+mod mode;
+mod model;
+mod read;
+mod rows;
+mod stamp;
+mod verify;
+mod writer;
+
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+pub use chain::{CheckpointSigner, GENESIS, checkpoint_message, entry_hash};
+pub use error::StoreError;
+pub use mode::{ControlState, Mode, UnknownMode};
+pub use model::{
+    BotCredential, BotRecord, JournalEntry, JournalStats, NewEntry, Pending, Usage, VerifyReport,
+};
+pub use writer::Journal;
+pub use writer::RECOVERY_MESSAGE;
+
+use writer::AdminOp;
+
+/// How the store writes.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// `synchronous=FULL` (survives power loss) instead of NORMAL (survives a process crash;
+    /// the last commits may be lost on power loss).
+    pub sync_full: bool,
+    /// Sign a checkpoint after this many entries…
+    pub checkpoint_every: u64,
+    /// …or after this long, whichever comes first.
+    pub checkpoint_interval: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            sync_full: true,
+            checkpoint_every: 1000,
+            checkpoint_interval: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Handle to the store. Cheap to clone; all clones share one pool and one journal writer.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: SqlitePool,
+    journal: Journal,
+    stamp_path: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("stamp_path", &self.inner.stamp_path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Milliseconds since the Unix epoch (the store stamps control entries and checkpoints).
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Migrations embedded in the binary (no `macros` feature needed). sqlx refuses a database
+/// carrying a migration this binary does not know, i.e. one written by a newer keyfence.
+fn migrator() -> Migrator {
+    Migrator::with_migrations(vec![Migration::new(
+        1,
+        Cow::Borrowed("init"),
+        MigrationType::Simple,
+        sqlx::SqlSafeStr::into_sql_str(include_str!("../migrations/0001_init.sql")),
+        false,
+    )])
+}
+
+impl Store {
+    /// Open (creating and migrating) the store at `path`, without checkpoint signing.
+    pub async fn open(path: &Path, opts: StoreOptions) -> Result<Store, StoreError> {
+        Self::open_with_signer(path, opts, None).await
+    }
+
+    /// Open the store; with a signer, the journal writer signs checkpoints.
+    pub async fn open_with_signer(
+        path: &Path,
+        opts: StoreOptions,
+        signer: Option<CheckpointSigner>,
+    ) -> Result<Store, StoreError> {
+        let connect = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(Duration::from_secs(5))
+            .synchronous(if opts.sync_full {
+                SqliteSynchronous::Full
+            } else {
+                SqliteSynchronous::Normal
+            })
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(connect)
+            .await?;
+        migrator().run(&pool).await?;
+        let stamp_path = stamp::path_for(path);
+        let journal = writer::spawn(writer::WriterConfig {
+            pool: pool.clone(),
+            signer,
+            checkpoint_every: opts.checkpoint_every.max(1),
+            checkpoint_interval: opts.checkpoint_interval,
+            stamp_path: stamp_path.clone(),
+        });
+        journal.admin(AdminOp::Init).await?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                pool,
+                journal,
+                stamp_path,
+            }),
+        })
+    }
+
+    /// Close the connection pool. Later writes fail (and `Journal::healthy` turns false);
+    /// for a clean shutdown once the gateway has stopped taking requests.
+    pub async fn close(&self) {
+        self.inner.pool.close().await;
+    }
+
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.inner.pool
+    }
+
+    // --- kill switch
+
+    /// The kill-switch state. Any error or a missing/unknown row reads as `Halted`.
+    pub async fn control(&self) -> ControlState {
+        let row = sqlx::query("SELECT mode, who, why, changed_ms FROM control WHERE id = 1")
+            .fetch_optional(self.pool())
+            .await;
+        let row = match row {
+            Ok(Some(row)) => row,
+            Ok(None) => return ControlState::unknown("no kill-switch row".to_owned()),
+            Err(e) => return ControlState::unknown(e.to_string()),
+        };
+        let read = || -> Result<ControlState, String> {
+            let mode: String = row.try_get("mode").map_err(|e| e.to_string())?;
+            Ok(ControlState {
+                mode: mode.parse().map_err(|e: UnknownMode| e.to_string())?,
+                who: row.try_get("who").map_err(|e| e.to_string())?,
+                why: row.try_get("why").map_err(|e| e.to_string())?,
+                changed_ms: row.try_get("changed_ms").map_err(|e| e.to_string())?,
+            })
+        };
+        read().unwrap_or_else(ControlState::unknown)
+    }
+
+    /// Persist a mode change AND journal it (kind "control", who, why) in one transaction;
+    /// then bump the control stamp.
+    pub async fn set_mode(&self, mode: Mode, who: &str, why: &str) -> Result<(), StoreError> {
+        self.inner
+            .journal
+            .admin(AdminOp::SetMode {
+                mode,
+                who: who.to_owned(),
+                why: why.to_owned(),
+            })
+            .await
+    }
+
+    /// A cheap change counter: the file `<db>.stamp`, rewritten after every control/bot
+    /// change. A stat and a read of a few bytes; 0 when missing.
+    pub fn stamp(&self) -> u64 {
+        stamp::read(&self.inner.stamp_path)
+    }
+
+    // --- bots
+
+    /// Refuses a duplicate name or api_key. Journaled (kind "control", decision "add-bot").
+    pub async fn add_bot(&self, bot: &BotRecord) -> Result<(), StoreError> {
+        self.inner.journal.admin(AdminOp::AddBot(bot.clone())).await
+    }
+
+    /// Journaled (kind "control", decision "revoke"). Revoking twice keeps the first time.
+    pub async fn revoke_bot(&self, name: &str, who: &str) -> Result<(), StoreError> {
+        self.inner
+            .journal
+            .admin(AdminOp::RevokeBot {
+                name: name.to_owned(),
+                who: who.to_owned(),
+            })
+            .await
+    }
+
+    /// Rotation: add `new` and set every other live credential's valid_until to
+    /// `old_valid_until_ms` (never extending one that already ends sooner). Journaled.
+    pub async fn rotate_bot(
+        &self,
+        name: &str,
+        new: &BotCredential,
+        old_valid_until_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.inner
+            .journal
+            .admin(AdminOp::RotateBot {
+                name: name.to_owned(),
+                new: new.clone(),
+                old_valid_until_ms,
+            })
+            .await
+    }
+
+    // --- nonces
+
+    /// The persisted floor for `key`; 0 when none.
+    pub async fn nonce_floor(&self, key: &str) -> Result<u64, StoreError> {
+        let floor: Option<i64> = sqlx::query_scalar("SELECT floor FROM nonce_floors WHERE key = ?")
+            .bind(key.to_owned())
+            .fetch_optional(self.pool())
+            .await?;
+        rows::to_u64(floor.unwrap_or(0), "nonce floor")
+    }
+
+    /// Durable; the stored floor becomes max(old, new), so it never goes back.
+    pub async fn set_nonce_floor(&self, key: &str, floor: u64) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO nonce_floors (key, floor) VALUES (?, ?) \
+             ON CONFLICT(key) DO UPDATE SET floor = MAX(floor, excluded.floor)",
+        )
+        .bind(key.to_owned())
+        .bind(rows::to_i64(floor, "nonce floor")?)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    // --- journal
+
+    /// The journal handle (cheap clone); the group-commit writer task sits behind it.
+    pub fn journal(&self) -> Journal {
+        self.inner.journal.clone()
+    }
+
+    /// After a crash: turn every pending reservation into a journal entry (kind "recovery",
+    /// decision "allow", no upstream status, [`RECOVERY_MESSAGE`]). Returns how many.
+    pub async fn recover_pending(&self) -> Result<u64, StoreError> {
+        self.inner.journal.recover().await
+    }
+}
