@@ -81,6 +81,8 @@ def report(path):
         out.append("")
         for target in TARGETS:
             r = rows.get((run, target))
+            if r and r["err"]:
+                out.append(f"- WARNING: {target} had {int(r['err'])} errors: its figures do not measure what they claim")
             if r and r["exh"]:
                 out.append(f"- WARNING: {target} ran out of presigned requests ({int(r['exh'])} replays sent): raise MAX_RPS")
         ping, a, b, c = (rows.get((run, t)) for t in TARGETS)
