@@ -8,10 +8,13 @@
       clients sign: HMAC-SHA256 over the query string, hex, appended as the last parameter.
   report RESULTS
       Turn the tab-separated lines the script collected into markdown tables and the ratios.
+  journal-summary < VERIFY_JSON
+      One line from `keyfence journal verify --format json`.
 """
 
 import hashlib
 import hmac
+import json
 import os
 import sys
 import time
@@ -113,5 +116,8 @@ if __name__ == "__main__":
         presign(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6])
     elif cmd == "report":
         report(sys.argv[2])
+    elif cmd == "journal-summary":
+        r = json.load(sys.stdin)
+        print(f"`keyfence journal verify` passed: {r['entries']} entries, {r['checkpoints']} signed checkpoints")
     else:
         sys.exit(f"unknown command `{cmd}`")
