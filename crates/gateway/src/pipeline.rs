@@ -464,6 +464,16 @@ async fn ensure_prices(gw: &Gateway, venue: Venue, policy: &PolicyConfig, orders
     };
     let max_age = i64::try_from(policy.max_price_age_s.saturating_mul(1000)).unwrap_or(i64::MAX);
     for o in orders {
+        // No price is fetched for a symbol the policy refuses anyway.
+        if let Some(allowed) = &policy.symbols {
+            let sym = keyfence_policy::normalise_symbol(&o.symbol);
+            if !allowed
+                .iter()
+                .any(|a| keyfence_policy::normalise_symbol(a) == sym)
+            {
+                continue;
+            }
+        }
         let fresh = gw
             .prices
             .reference(venue, &o.symbol)
