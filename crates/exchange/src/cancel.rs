@@ -493,7 +493,11 @@ mod tests {
                 );
             }
             for req in list_open_requests(venue) {
-                assert_eq!(classify(venue, &req), EndpointClass::Read, "{venue} {req:?}");
+                assert_eq!(
+                    classify(venue, &req),
+                    EndpointClass::Read,
+                    "{venue} {req:?}"
+                );
             }
         }
     }
@@ -506,7 +510,11 @@ mod tests {
         for req in &okx {
             let items: Vec<Value> = serde_json::from_slice(&req.body).unwrap();
             assert!(items.len() <= OKX_CANCEL_BATCH);
-            ids.extend(items.iter().map(|i| i["ordId"].as_str().unwrap().to_owned()));
+            ids.extend(
+                items
+                    .iter()
+                    .map(|i| i["ordId"].as_str().unwrap().to_owned()),
+            );
         }
         assert_eq!(ids.len(), 45);
 
@@ -652,7 +660,11 @@ mod tests {
                     {"orderListId":7,"orderReports":[{"orderId":3},{"orderId":4}]}]"#,
                 4,
             ),
-            (Venue::Binance, r#"{"code":-2011,"msg":"Unknown order sent."}"#, 0),
+            (
+                Venue::Binance,
+                r#"{"code":-2011,"msg":"Unknown order sent."}"#,
+                0,
+            ),
             (
                 Venue::Bybit,
                 r#"{"retCode":0,"retMsg":"OK","result":{"list":[{"orderId":"1"},{"orderId":"2"}],"success":"1"}}"#,

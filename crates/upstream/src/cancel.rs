@@ -351,7 +351,10 @@ mod tests {
         };
         let text = redacted(&e);
         assert!(!text.contains("signature"), "{text}");
-        assert!(text.contains("http://127.0.0.1:1/api/v3/openOrders"), "{text}");
+        assert!(
+            text.contains("http://127.0.0.1:1/api/v3/openOrders"),
+            "{text}"
+        );
         assert!(text.contains("refused"), "{text}");
     }
 }

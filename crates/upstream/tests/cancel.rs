@@ -359,7 +359,10 @@ async fn an_unreachable_exchange_is_an_error_naming_the_venue_and_the_step() {
         "{e:?}"
     );
     let text = e.to_string();
-    assert!(text.starts_with("binance: listing open orders failed"), "{text}");
+    assert!(
+        text.starts_with("binance: listing open orders failed"),
+        "{text}"
+    );
     assert!(!text.contains("signature"), "{text}");
     assert!(!text.contains("binance-secret"), "{text}");
 }
