@@ -288,3 +288,51 @@ async fn a_locked_database_fails_closed_then_recovers() {
     assert!(j.healthy());
     assert_eq!(store.verify(None).await.unwrap().first_bad, None);
 }
+
+/// Current-thread runtime: the six appends below are all queued before the writer runs, so
+/// they share one transaction.
+#[tokio::test]
+async fn a_write_failing_mid_batch_fails_the_whole_batch_and_answers_every_caller() {
+    let dir = TempDir::new("midbatch");
+    let store = open(&dir.db()).await;
+    let j = store.journal();
+    // A trigger stands in for a disk error on one particular insert.
+    let pool = raw(&dir.db()).await;
+    sqlx::query(
+        "CREATE TRIGGER boom BEFORE INSERT ON journal WHEN NEW.message = 'boom' \
+         BEGIN SELECT RAISE(ABORT, 'simulated write failure'); END",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let commits_before = j.stats().commits;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..6u64 {
+        let j = j.clone();
+        let mut e = request("b", i);
+        if i == 2 {
+            e.message = Some("boom".to_owned());
+        }
+        tasks.spawn(async move { j.append(e).await });
+    }
+    let mut failures = 0;
+    while let Some(r) = tasks.join_next().await {
+        let err = r.unwrap().unwrap_err();
+        assert!(matches!(err, StoreError::JournalUnavailable(_)), "{err}");
+        assert!(err.to_string().contains("simulated write failure"), "{err}");
+        failures += 1;
+    }
+    assert_eq!(failures, 6);
+    assert!(!j.healthy());
+    assert_eq!(j.stats().commits, commits_before);
+    // Nothing of the failed transaction is left behind.
+    assert_eq!(store.tail(1).await.unwrap()[0].seq, 1);
+
+    sqlx::query("DROP TRIGGER boom")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(j.append(request("b", 100)).await.unwrap(), 2);
+    assert!(j.healthy());
+    assert_eq!(store.verify(None).await.unwrap().first_bad, None);
+}
