@@ -91,7 +91,10 @@ pub async fn cancel_open(cfg: &GatewayConfig, vault: &Vault, bots: &[BotRecord])
         .await
         {
             Ok(s) => report.lines.push(match s.listed {
-                Some(n) => format!("{label} ({venue}): {n} open order(s) found, {} cancelled", s.cancelled),
+                Some(n) => format!(
+                    "{label} ({venue}): {n} open order(s) found, {} cancelled",
+                    s.cancelled
+                ),
                 None => format!("{label} ({venue}): {} open order(s) cancelled", s.cancelled),
             }),
             Err(e) => fail(&mut report, e.to_string()),
@@ -99,4 +102,3 @@ pub async fn cancel_open(cfg: &GatewayConfig, vault: &Vault, bots: &[BotRecord])
     }
     report
 }
-

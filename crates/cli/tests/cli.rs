@@ -177,7 +177,10 @@ fn demo_tours_every_venue_and_stops_by_itself() {
         assert!(r.contains("REFUSED") && r.contains(rule), "{r}");
     }
     assert!(row("cancel its open orders while halted").contains("ALLOWED"));
-    assert!(text.contains("the exchange received 3 signed request(s)"), "{text}");
+    assert!(
+        text.contains("the exchange received 3 signed request(s)"),
+        "{text}"
+    );
     assert!(text.contains("keyfence journal verify  -> ok"), "{text}");
     assert!(text.contains("refused the rest before signing"), "{text}");
 }

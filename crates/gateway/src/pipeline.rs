@@ -64,23 +64,6 @@ pub struct Gateway {
     rng: ring::rand::SystemRandom,
 }
 
-/// The store keeps the kill switch with its own copy of the mode type.
-pub fn from_store(m: keyfence_store::Mode) -> Mode {
-    match m {
-        keyfence_store::Mode::Active => Mode::Active,
-        keyfence_store::Mode::Reducing => Mode::Reducing,
-        keyfence_store::Mode::Halted => Mode::Halted,
-    }
-}
-
-pub fn to_store(m: Mode) -> keyfence_store::Mode {
-    match m {
-        Mode::Active => keyfence_store::Mode::Active,
-        Mode::Reducing => keyfence_store::Mode::Reducing,
-        Mode::Halted => keyfence_store::Mode::Halted,
-    }
-}
-
 fn mode_to_u8(m: Mode) -> u8 {
     match m {
         Mode::Active => 0,
@@ -148,7 +131,7 @@ impl Gateway {
         if !force && stamp == self.stamp.load(Ordering::Acquire) {
             return;
         }
-        let mode = from_store(self.store.control().await.mode);
+        let mode = self.store.control().await.mode;
         self.mode.store(mode_to_u8(mode), Ordering::Release);
         match self.store.bots().await {
             Ok(records) => {
@@ -168,7 +151,7 @@ impl Gateway {
 
     /// Only the kill switch (the 50 ms poll).
     pub async fn poll_mode(&self) {
-        let mode = from_store(self.store.control().await.mode);
+        let mode = self.store.control().await.mode;
         self.mode.store(mode_to_u8(mode), Ordering::Release);
     }
 

@@ -69,7 +69,7 @@ async fn a_damaged_or_missing_control_row_reads_as_halted() {
         .unwrap();
     let c = store.control().await;
     assert_eq!(c.mode, Mode::Halted);
-    assert!(c.why.contains("unknown mode `running`"), "{}", c.why);
+    assert!(c.why.contains("mode `running`"), "{}", c.why);
 
     sqlx::query("DELETE FROM control")
         .execute(&pool)
