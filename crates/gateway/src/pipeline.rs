@@ -136,6 +136,17 @@ impl Gateway {
         match self.store.bots().await {
             Ok(records) => {
                 let table = BotTable::build(&records, &self.secrets);
+                // Kraken bots' last nonces survive restarts: a captured request stays useless.
+                for r in records.iter().filter(|r| r.venue == Venue::Kraken) {
+                    for c in &r.credentials {
+                        if let Ok(floor) = self.store.nonce_floor(&bot_nonce_key(&c.id)).await
+                            && let Ok(mut map) = self.bot_nonces.lock()
+                        {
+                            let last = map.entry(c.id.clone()).or_insert(0);
+                            *last = (*last).max(floor);
+                        }
+                    }
+                }
                 for p in &table.problems {
                     tracing::error!(problem = %p, "bot not loaded");
                 }
@@ -357,6 +368,10 @@ fn decision_rules(d: &Decision) -> Vec<String> {
 
 type Refusal = (&'static str, Denial);
 
+fn bot_nonce_key(credential_id: &str) -> String {
+    format!("bot:{credential_id}")
+}
+
 fn authenticate<'b>(
     gw: &Gateway,
     bots: &'b BotTable,
@@ -427,6 +442,14 @@ fn authenticate<'b>(
             ));
         }
         *prev = n;
+        drop(last);
+        let store = gw.store.clone();
+        let key = bot_nonce_key(&cred.id);
+        tokio::spawn(async move {
+            if let Err(e) = store.set_nonce_floor(&key, n).await {
+                tracing::warn!(error = %e, "cannot persist a bot's Kraken nonce");
+            }
+        });
     }
     if !gw.replay.first_sight(venue, &inc.req, now) {
         return Err((
