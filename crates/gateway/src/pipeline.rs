@@ -207,6 +207,29 @@ pub struct Incoming<'a> {
     pub host: &'a str,
 }
 
+/// A request refused before it could be read (a body over the size limit): journaled too.
+pub async fn refuse_unread(gw: &Gateway, venue: Venue, path: &str, denial: Denial) -> Answer {
+    let rec = Record {
+        bot: None,
+        class: EndpointClass::Unknown,
+        canonical_path: keyfence_exchange::path::canonical(path),
+        first: None,
+        orders: 0,
+        notional: None,
+        positions: Vec::new(),
+    };
+    refuse(
+        gw,
+        venue,
+        &rec,
+        "payload-too-large",
+        denial,
+        now_ms(),
+        Instant::now(),
+    )
+    .await
+}
+
 pub async fn handle(gw: &Gateway, inc: Incoming<'_>) -> Answer {
     let started = Instant::now();
     let venue = inc.venue;

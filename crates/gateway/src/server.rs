@@ -422,9 +422,9 @@ async fn answer(
         Err(_) => {
             let d = Denial::new(
                 DenialKind::PayloadTooLarge,
-                "keyfence: request body is larger than 1 MiB",
+                "keyfence payload-too-large: the request body is larger than 1 MiB",
             );
-            return to_hyper(keyfence_exchange::native_error(venue, &d, now_ms()));
+            return to_hyper(pipeline::refuse_unread(gw, venue, &http.path, d).await);
         }
     }
     let resp = pipeline::handle(
