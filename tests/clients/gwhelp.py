@@ -1,0 +1,57 @@
+"""Shared checks for test_gateway_*.py: a refusal is the client's own exception, one `deny`
+journal entry with the expected rule id, and nothing forwarded to the simulator."""
+
+import pytest
+
+# The header that carries the api key, per venue, as the simulator logs it (lower case).
+KEY_HEADER = {
+    "binance": "x-mbx-apikey",
+    "bybit": "x-bapi-api-key",
+    "okx": "ok-access-key",
+    "kraken": "api-key",
+}
+
+
+def signed(sim, venue, since):
+    """Requests the simulator received for `venue` after `since` that carry credentials (the
+    gateway's own public ticker polls carry none)."""
+    out = []
+    for r in sim.requests(venue, since=since):
+        h = r["headers"]
+        if venue == "coinbase":
+            if "authorization" in h:
+                out.append(r)
+        elif KEY_HEADER[venue] in h:
+            out.append(r)
+    return out
+
+
+def refused(gateway, sim, venue, rule, exc, call):
+    """Run `call`, which must raise exactly `exc`; then check the journal has exactly one `deny`
+    entry, with `rule`, and that no credentialed request reached the simulator meanwhile.
+    Returns the exception."""
+    jseq = gateway.last_seq()
+    sseq = sim.last_seq()
+    with pytest.raises(exc) as info:
+        call()
+    assert type(info.value) is exc, f"{type(info.value).__mro__} is not exactly {exc}"
+    denies = [e for e in gateway.journal(jseq) if e["decision"] == "deny"]
+    assert len(denies) == 1, denies
+    assert denies[0]["rules"] == [rule], denies[0]
+    assert denies[0]["venue"] == venue
+    reached = signed(sim, venue, sseq)
+    assert reached == [], f"refused request(s) reached the simulator: {reached}"
+    return info.value
+
+
+def denied_body(gateway, sim, venue, rule, call):
+    """For clients that return error bodies instead of raising (python-okx): the same checks on
+    a returned body. Returns it."""
+    jseq = gateway.last_seq()
+    sseq = sim.last_seq()
+    body = call()
+    denies = [e for e in gateway.journal(jseq) if e["decision"] == "deny"]
+    assert len(denies) == 1, denies
+    assert denies[0]["rules"] == [rule], denies[0]
+    assert signed(sim, venue, sseq) == []
+    return body
