@@ -69,8 +69,8 @@ def assert_real_key_only(sim, since, bot_key):
     for r in reqs:
         claims = jwt_claims(r)
         assert claims["sub"] == REAL_KEY
-        # The real key's JWT names the upstream host, not the gateway's listener.
-        assert sim.host(VENUE) in claims.get("uri", "") or "uris" in claims
+        # The real key's JWT binds the upstream host, not the gateway's listener the bot used.
+        assert claims["uri"] == f'{r["method"]} {sim.host(VENUE)}{r["path"]}', claims
         assert bot_key not in str(r)
 
 
