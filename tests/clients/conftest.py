@@ -305,6 +305,7 @@ def gateway(sim):
     err.close()
     assert proc.returncode == 0, f"gateway exited with {proc.returncode}"
     said = "".join(lines) + (rest or "") + stderr_path.read_text()
+    assert "gateway running" in said and "stopping" in said, said[-2000:]
     secrets = [s for v in GW_REAL_KEYS.values() for k, s in v.items() if k != "api_key"]
     secrets += [c[k] for c in gw.issued for k in ("secret", "passphrase", "private_key") if c.get(k)]
     for s in secrets:
