@@ -72,7 +72,10 @@ pub enum ValueError {
 /// market for the asset. Shared by every valuation of one audit so that twenty keys on one
 /// exchange ask for the BTC price once (more or less: concurrent askers may both ask).
 #[derive(Debug, Default, Clone)]
-pub struct Prices(Arc<Mutex<HashMap<(String, String), Option<Decimal>>>>);
+pub struct Prices(Arc<Mutex<PriceMap>>);
+
+/// `(base URL, asset)` -> the asset's USD price there, `None` when it has no market.
+type PriceMap = HashMap<(String, String), Option<Decimal>>;
 
 impl Prices {
     fn get(&self, base_url: &str, asset: &str) -> Option<Option<Decimal>> {
