@@ -154,6 +154,13 @@ struct JsonFinding<'a> {
     remedy: &'a str,
 }
 
+/// A USD amount with exactly two decimal places (`4000` -> `4000.00`), as documented.
+fn cents(v: rust_decimal::Decimal) -> rust_decimal::Decimal {
+    let mut v = v.round_dp(2);
+    v.rescale(2);
+    v
+}
+
 /// The JSON report, schema version 1 (docs/audit-json.md).
 pub fn json(reports: &[KeyReport]) -> String {
     let keys = reports
@@ -173,7 +180,7 @@ pub fn json(reports: &[KeyReport]) -> String {
                 grade,
                 tier: r.tier.tier.as_str(),
                 tier_source: if r.tier.auto { "auto" } else { "set" },
-                account_value_usd: r.tier.account_value_usd.map(|v| v.round_dp(2)),
+                account_value_usd: r.tier.account_value_usd.map(cents),
                 tier_reason: &r.tier.reason,
                 profile,
                 findings: r

@@ -67,7 +67,7 @@ fn sample() -> Vec<KeyReport> {
     // `tier = auto`: one account valued, one whose value could not be read.
     let mut bybit_ctx = ctx("bybit-spot", Venue::Bybit, "freqtrade", Purpose::Spot);
     bybit_ctx.tier = Tier::Auto;
-    bybit_ctx.account_value_usd = Some("5000.004".parse().unwrap());
+    bybit_ctx.account_value_usd = Some("5000".parse().unwrap());
     let mut binance_ctx = ctx("binance-main", Venue::Binance, "hummingbot", Purpose::Spot);
     binance_ctx.tier = Tier::Auto;
     binance_ctx.account_value_note = Some("the key cannot read balances".into());
