@@ -403,10 +403,12 @@ async fn audit_tour(
         });
     }
     let results = introspect_all(client, targets, 16, |_| {}).await;
+    // `tier = auto`: value each account from its balances and the simulator's prices.
+    let results = crate::audit::value_accounts(client, &mut contexts, results, 16).await;
     let inputs: Vec<AuditInput> = contexts
         .into_iter()
         .zip(results)
-        .map(|(context, (_, r))| AuditInput {
+        .map(|(context, r)| AuditInput {
             context,
             outcome: r.map_err(|e| e.to_string()),
         })
