@@ -404,51 +404,49 @@ impl SimLog {
     /// Every request after `since` (a seq), price-feed tickers left out: the gateway fetches
     /// those itself, in the background, whatever the bots send.
     pub async fn since(&self, since: u64) -> Vec<Value> {
-        let url = format!("{}/admin/requests?since={since}", self.admin);
-        let all: Vec<Value> = admin_client()
-            .get(url)
-            .send()
+        self.all(since)
             .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        all.into_iter().filter(|r| !is_price_feed(r)).collect()
+            .into_iter()
+            .filter(|r| !is_price_feed(r))
+            .collect()
+    }
+
+    async fn all(&self, since: u64) -> Vec<Value> {
+        let v = self.get(&format!("/admin/requests?since={since}")).await;
+        v.as_array().cloned().unwrap_or_default()
     }
 
     /// The newest seq in the log (0 when empty).
     pub async fn mark(&self) -> u64 {
-        let url = format!("{}/admin/requests?since=0", self.admin);
-        let all: Vec<Value> = admin_client()
-            .get(url)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let all = self.all(0).await;
         all.last().and_then(|r| r["seq"].as_u64()).unwrap_or(0)
     }
 
     /// The simulator's state of a venue (markets and accounts).
     pub async fn state(&self, venue: Venue) -> Value {
-        admin_client()
-            .get(format!("{}/admin/state?venue={venue}", self.admin))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        self.get(&format!("/admin/state?venue={venue}")).await
     }
-}
 
-fn admin_client() -> reqwest::Client {
-    let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
+    /// `POST /admin/faults` for one venue.
+    pub async fn faults(&self, venue: Venue, faults: Value) {
+        let mut body = faults;
+        body["venue"] = Value::String(venue.to_string());
+        let req = HttpRequest::new("POST", "/admin/faults")
+            .with_header("content-type", "application/json")
+            .with_body(body.to_string().into_bytes());
+        let r = send(self.addr(), &req).await;
+        assert_eq!(r.status, 200, "faults refused: {}", r.body);
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.admin.trim_start_matches("http://").parse().unwrap()
+    }
+
+    async fn get(&self, target: &str) -> Value {
+        let r = send(self.addr(), &HttpRequest::new("GET", target)).await;
+        assert_eq!(r.status, 200, "admin GET {target}: {}", r.body);
+        serde_json::from_str(&r.body).unwrap()
+    }
 }
 
 fn is_price_feed(r: &Value) -> bool {
@@ -510,13 +508,18 @@ pub async fn send(addr: SocketAddr, req: &HttpRequest) -> Reply {
         head.push_str(&format!("content-length: {}\r\n", req.body.len()));
     }
     head.push_str("\r\n");
-    let stream = tokio::time::timeout(
+    let closed = Reply {
+        status: 0,
+        body: String::new(),
+    };
+    let Ok(Ok(stream)) = tokio::time::timeout(
         Duration::from_secs(10),
         tokio::net::TcpStream::connect(addr),
     )
     .await
-    .unwrap()
-    .unwrap();
+    else {
+        return closed;
+    };
     let (mut rd, mut wr) = stream.into_split();
     let mut bytes = head.into_bytes();
     bytes.extend_from_slice(&req.body);
@@ -537,45 +540,49 @@ pub async fn send(addr: SocketAddr, req: &HttpRequest) -> Reply {
         }
     })
     .await;
-    assert!(read.is_ok(), "no answer within 20 s");
     drop(writer.await);
+    if read.is_err() {
+        return closed;
+    }
     parse_reply(&buf)
 }
 
 fn parse_reply(buf: &[u8]) -> Reply {
-    let text = String::from_utf8_lossy(buf);
-    let Some((head, body)) = text.split_once("\r\n\r\n") else {
+    let Some(split) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
         return Reply {
             status: 0,
             body: String::new(),
         };
     };
+    let head = String::from_utf8_lossy(&buf[..split]).to_ascii_lowercase();
+    let body = &buf[split + 4..];
     let status = head
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let chunked = head.lines().any(|l| {
-        l.to_ascii_lowercase()
-            .starts_with("transfer-encoding: chunked")
-    });
-    let body = if chunked {
+    let body = if head.contains("transfer-encoding: chunked") {
         dechunk(body)
     } else {
-        body.to_owned()
+        body.to_vec()
     };
-    Reply { status, body }
+    Reply {
+        status,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    }
 }
 
-fn dechunk(mut s: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = s.split_once("\r\n") {
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(eol) = b.windows(2).position(|w| w == b"\r\n") {
+        let size = String::from_utf8_lossy(&b[..eol]);
         let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        let rest = &b[eol + 2..];
         if n == 0 || rest.len() < n {
             break;
         }
-        out.push_str(&rest[..n]);
-        s = rest[n..].trim_start_matches("\r\n");
+        out.extend_from_slice(&rest[..n]);
+        b = rest[n..].strip_prefix(b"\r\n").unwrap_or(&rest[n..]);
     }
     out
 }
