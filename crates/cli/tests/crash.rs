@@ -106,7 +106,7 @@ fn order(n: u32) -> HttpRequest {
         "POST",
         &format!(
             "/api/v3/order?symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC\
-             &quantity=0.002&price=50000&newClientOrderId=crash-{n}"
+             &quantity=0.002&price=50000&newClientOrderId=crash-{n}&recvWindow=60000"
         ),
     )
 }

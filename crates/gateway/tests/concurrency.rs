@@ -30,7 +30,7 @@ fn order(i: usize) -> HttpRequest {
         "POST",
         &format!(
             "/api/v3/order?symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC\
-             &quantity={QTY}&price={PRICE}&newClientOrderId=race-{i}"
+             &quantity={QTY}&price={PRICE}&newClientOrderId=race-{i}&recvWindow=60000"
         ),
     )
 }
@@ -48,7 +48,8 @@ async fn parallel_orders_never_exceed_the_daily_notional_cap() {
     let log = world.sim_log();
     let mark = log.mark().await;
 
-    // Sign everything first, then release all 200 at once.
+    // Sign everything first, then release all 200 at once (recvWindow=60000: a busy machine
+    // may take seconds to get through them, and a stale timestamp is not what this tests).
     let start = Arc::new(tokio::sync::Barrier::new(ORDERS));
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..ORDERS {
