@@ -42,6 +42,8 @@ enum Attack {
     NonceReuse,
     /// Binance: `symbol` both in the query and in the body, signed over both.
     ParamTwice,
+    /// A fresh order signed, then a query string added (a man in the middle's parameters).
+    UnsignedQuery(&'static str),
     /// A 1 MiB + 1 byte body.
     Oversize,
     /// A fresh, ordinary order (refused for who sends it).
@@ -115,6 +117,10 @@ const CORPUS: &[Case] = &[
     case("coinbase JWT from the future", Coinbase, Trader, Skewed(300_000), CB_AUTH),
     // parameter pollution
     case("binance symbol in query and body", Binance, Trader, ParamTwice, "more than once"),
+    case("bybit unsigned query on a POST", Bybit, Trader, UnsignedQuery("symbol=DOGEUSDT&qty=1000"), "not covered"),
+    case("okx unsigned query on a POST", Okx, Trader, UnsignedQuery("instId=DOGE-USDT&sz=1000"), "50113"),
+    case("kraken unsigned query on a POST", Kraken, Trader, UnsignedQuery("pair=DOGEUSD&volume=1000"), "not the query"),
+    case("coinbase unsigned query on a POST", Coinbase, Trader, UnsignedQuery("product_id=DOGE-USD"), CB_AUTH),
     // withdrawals, plain and disguised
     case("binance withdraw", Binance, Trader, Signed("POST", "/sapi/v1/capital/withdraw/apply", W_BN), WITHDRAW),
     case("binance withdraw %2F", Binance, Trader, Signed("POST", "/sapi/v1/capital/withdraw%2Fapply", W_BN), WITHDRAW),
@@ -290,6 +296,12 @@ async fn hostile(bot: &Bot, attack: Attack, name: &str) -> HttpRequest {
                 &format!("{body}&signature={sig}"),
             )
             .with_header("x-mbx-apikey", &bot.api_key)
+        }
+        UnsignedQuery(query) => {
+            let mut r = fresh_order(bot);
+            bot.sign(&mut r);
+            r.query = query.to_owned();
+            r
         }
         Oversize => {
             let mut r = fresh_order(bot);
