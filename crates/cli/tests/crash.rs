@@ -51,8 +51,7 @@ struct Serve {
 fn keyfence(home: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_keyfence"));
     c.env("KEYFENCE_HOME", home)
-        .env("KEYFENCE_PASSPHRASE", common::PASSPHRASE)
-        .env_remove("KEYFENCE_PASSPHRASE_FILE");
+        .env("KEYFENCE_PASSPHRASE", common::PASSPHRASE);
     c
 }
 
