@@ -416,6 +416,14 @@ fn authenticate<'b>(
         &bots.lookup(venue),
     )
     .map_err(auth_denial)?;
+    // Coinbase's JWT signs the method, host and path, never the query. On a GET that is the
+    // venue's own design (and only reads); on anything else a query string is bytes nobody
+    // signed, forwarded to the exchange. Refused, as the Bybit and Kraken checks refuse theirs.
+    if venue == Venue::Coinbase && inc.req.method != "GET" && !inc.req.query.is_empty() {
+        return Err(auth_denial(AuthError::Malformed(
+            "a query string on a request other than GET is not covered by the JWT; send the parameters in the body".into(),
+        )));
+    }
     let cred = bots
         .get(venue, &authed.api_key)
         .ok_or_else(|| auth_denial(AuthError::UnknownApiKey))?;
