@@ -12,7 +12,7 @@ use keyfence_types::{KeyProfile, Permission, Venue};
 use time::OffsetDateTime;
 
 use crate::rules::RuleSet;
-use crate::{AuditConfig, Finding, KeyContext, Purpose, Severity, permission_name};
+use crate::{AuditConfig, EffectiveTier, Finding, KeyContext, Purpose, Severity, permission_name};
 
 /// Every rule id the engine knows. A rule file with another id is refused.
 pub(crate) const RULE_IDS: &[&str] = &[
@@ -360,7 +360,9 @@ fn rotation_overdue(f: &Facts<'_>) -> Check {
             f.profile.venue
         ));
     };
-    let (tier, how) = f.config.effective_tier(f.ctx);
+    let EffectiveTier {
+        tier, reason: how, ..
+    } = f.config.tier_of(f.ctx);
     let days = i64::from(f.config.rotation_days(tier));
     let age = (f.now - since).whole_days();
     if age <= days {

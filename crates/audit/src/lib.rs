@@ -114,6 +114,10 @@ pub struct KeyContext {
     pub tier: Tier,
     /// The account's value in USD, for `tier = auto`.
     pub account_value_usd: Option<Decimal>,
+    /// Why the account's value is unknown (`tier = auto` then picks the strictest tier), e.g.
+    /// "the key cannot read balances". Shown with the tier.
+    #[serde(default)]
+    pub account_value_note: Option<String>,
     /// When keyfence first saw the key; used only when the venue does not say.
     #[serde(with = "time::serde::rfc3339::option")]
     pub created: Option<OffsetDateTime>,
@@ -137,6 +141,7 @@ impl KeyContext {
             purpose,
             tier: Tier::Auto,
             account_value_usd: None,
+            account_value_note: None,
             created: None,
             last_rotated: None,
             fingerprint: None,
@@ -202,6 +207,27 @@ impl AuditConfig {
         }
     }
 
+    /// The tier a key is scheduled by, with the account value it came from and a one-line
+    /// reason for people (`auto: account worth $12,345.67`).
+    pub fn tier_of(&self, ctx: &KeyContext) -> EffectiveTier {
+        let (tier, _) = self.effective_tier(ctx);
+        let auto = ctx.tier == Tier::Auto;
+        let reason = match (auto, ctx.account_value_usd, &ctx.account_value_note) {
+            (false, _, _) => "set".to_owned(),
+            (true, Some(v), _) => format!("auto: account worth {}", usd(v)),
+            (true, None, Some(why)) => {
+                format!("auto: account value unknown ({why}), so the strictest")
+            }
+            (true, None, None) => "auto: account value unknown, so the strictest".to_owned(),
+        };
+        EffectiveTier {
+            tier,
+            auto,
+            account_value_usd: if auto { ctx.account_value_usd } else { None },
+            reason,
+        }
+    }
+
     pub fn rotation_days(&self, tier: Tier) -> u32 {
         match tier {
             Tier::High | Tier::Auto => self.rotation.high_days,
@@ -209,6 +235,39 @@ impl AuditConfig {
             Tier::Low => self.rotation.low_days,
         }
     }
+}
+
+/// The tier a key's rotation is scheduled by, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EffectiveTier {
+    /// `high`, `medium` or `low` (never `auto`).
+    pub tier: Tier,
+    /// `tier = auto` chose it from the account's value.
+    pub auto: bool,
+    /// For `auto`: the value it was chosen from; `None` when unknown (or the tier was set).
+    pub account_value_usd: Option<Decimal>,
+    /// `set`, `auto: account worth $…`, or `auto: account value unknown (why), so the strictest`.
+    pub reason: String,
+}
+
+/// `$12,345.67`: whole cents, thousands separated.
+pub fn usd(v: Decimal) -> String {
+    let cents = v.round_dp(2);
+    let text = format!("{:.2}", cents.abs());
+    let (int, frac) = text.split_once('.').unwrap_or((text.as_str(), "00"));
+    let mut grouped = String::new();
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    let sign = if cents.is_sign_negative() && !cents.is_zero() {
+        "-"
+    } else {
+        ""
+    };
+    format!("{sign}${grouped}.{frac}")
 }
 
 /// One problem found with one key.
@@ -280,6 +339,8 @@ pub struct AuditInput {
 #[derive(Debug, Clone)]
 pub struct KeyReport {
     pub context: KeyContext,
+    /// The tier its rotation is scheduled by (`tier = auto` resolved), and why.
+    pub tier: EffectiveTier,
     /// `Err` when the key could not be audited.
     pub outcome: Result<Audited, String>,
 }
@@ -353,6 +414,7 @@ pub fn audit(
             };
             KeyReport {
                 context: ctx.clone(),
+                tier: config.tier_of(ctx),
                 outcome,
             }
         })
@@ -399,6 +461,50 @@ pub fn permission_name(p: Permission) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn usd_amounts_read_as_people_write_them() {
+        for (v, want) in [
+            ("0", "$0.00"),
+            ("5", "$5.00"),
+            ("999.999", "$1,000.00"),
+            ("1234567.891", "$1,234,567.89"),
+            ("100000", "$100,000.00"),
+            ("-2500.5", "-$2,500.50"),
+        ] {
+            assert_eq!(usd(v.parse().unwrap()), want, "{v}");
+        }
+    }
+
+    #[test]
+    fn an_auto_tier_says_why() {
+        let config = AuditConfig::default();
+        let mut ctx = KeyContext::new("k", Venue::Okx, "bot", Purpose::Spot);
+        let t = config.tier_of(&ctx);
+        assert_eq!(
+            (t.tier, t.auto, t.account_value_usd),
+            (Tier::High, true, None)
+        );
+        assert_eq!(t.reason, "auto: account value unknown, so the strictest");
+        ctx.account_value_note = Some("okx answered 50113".into());
+        assert_eq!(
+            config.tier_of(&ctx).reason,
+            "auto: account value unknown (okx answered 50113), so the strictest"
+        );
+        ctx.account_value_usd = Some(Decimal::from(1500));
+        let t = config.tier_of(&ctx);
+        assert_eq!(
+            (t.tier, t.reason.as_str()),
+            (Tier::Medium, "auto: account worth $1,500.00")
+        );
+        ctx.tier = Tier::Low;
+        let t = config.tier_of(&ctx);
+        assert_eq!(
+            (t.tier, t.auto, t.account_value_usd),
+            (Tier::Low, false, None)
+        );
+        assert_eq!(t.reason, "set");
+    }
 
     #[test]
     fn names_round_trip() {

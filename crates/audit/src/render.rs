@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::rules::RuleSet;
-use crate::{Finding, KeyReport, Severity};
+use crate::{EffectiveTier, Finding, KeyReport, Severity};
 
 /// The JSON format's version; bumped only on an incompatible change.
 pub const JSON_VERSION: u32 = 1;
@@ -32,10 +32,20 @@ fn summary(findings: &[Finding]) -> String {
     }
 }
 
-/// A plain aligned table of keys, then each key's findings with their remedies.
+/// The tier cell: `low` when set, `medium (auto: $5,000.00)`, `high (auto: value unknown)`.
+fn tier_cell(t: &EffectiveTier) -> String {
+    match (t.auto, t.account_value_usd) {
+        (false, _) => t.tier.to_string(),
+        (true, Some(v)) => format!("{} (auto: {})", t.tier, crate::usd(v)),
+        (true, None) => format!("{} (auto: value unknown)", t.tier),
+    }
+}
+
+/// A plain aligned table of keys, then why each `tier = auto` key got its tier, then each key's
+/// findings with their remedies.
 pub fn table(reports: &[KeyReport]) -> String {
-    let header = ["LABEL", "EXCHANGE", "SERVICE", "GRADE", "FINDINGS"];
-    let rows: Vec<[String; 5]> = reports
+    let header = ["LABEL", "EXCHANGE", "SERVICE", "TIER", "GRADE", "FINDINGS"];
+    let rows: Vec<[String; 6]> = reports
         .iter()
         .map(|r| {
             let c = &r.context;
@@ -47,6 +57,7 @@ pub fn table(reports: &[KeyReport]) -> String {
                 c.label.clone(),
                 c.exchange.to_string(),
                 c.service.clone(),
+                tier_cell(&r.tier),
                 grade,
                 what,
             ]
@@ -59,7 +70,7 @@ pub fn table(reports: &[KeyReport]) -> String {
         }
     }
     let mut out = String::new();
-    let line = |out: &mut String, cells: [&str; 5]| {
+    let line = |out: &mut String, cells: [&str; 6]| {
         let mut l = String::new();
         for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
             if i + 1 == cells.len() {
@@ -74,6 +85,17 @@ pub fn table(reports: &[KeyReport]) -> String {
     line(&mut out, header);
     for row in &rows {
         line(&mut out, row.each_ref().map(String::as_str));
+    }
+    let autos: Vec<&KeyReport> = reports.iter().filter(|r| r.tier.auto).collect();
+    if !autos.is_empty() {
+        out.push_str("\ntier = auto\n");
+        for r in autos {
+            let _ = writeln!(
+                out,
+                "  {}: {}, {}",
+                r.context.label, r.tier.tier, r.tier.reason
+            );
+        }
     }
     for r in reports {
         let findings = r.findings();
@@ -115,6 +137,11 @@ struct JsonKey<'a> {
     status: &'static str,
     error: Option<&'a str>,
     grade: Option<&'static str>,
+    /// Added in version 1 (additive): the effective tier, how it was chosen, and why.
+    tier: &'static str,
+    tier_source: &'static str,
+    account_value_usd: Option<rust_decimal::Decimal>,
+    tier_reason: &'a str,
     profile: Option<&'a keyfence_types::KeyProfile>,
     findings: Vec<JsonFinding<'a>>,
 }
@@ -125,6 +152,13 @@ struct JsonFinding<'a> {
     severity: Severity,
     title: &'a str,
     remedy: &'a str,
+}
+
+/// A USD amount with exactly two decimal places (`4000` -> `4000.00`), as documented.
+fn cents(v: rust_decimal::Decimal) -> rust_decimal::Decimal {
+    let mut v = v.round_dp(2);
+    v.rescale(2);
+    v
 }
 
 /// The JSON report, schema version 1 (docs/audit-json.md).
@@ -144,6 +178,10 @@ pub fn json(reports: &[KeyReport]) -> String {
                 status,
                 error,
                 grade,
+                tier: r.tier.tier.as_str(),
+                tier_source: if r.tier.auto { "auto" } else { "set" },
+                account_value_usd: r.tier.account_value_usd.map(cents),
+                tier_reason: &r.tier.reason,
                 profile,
                 findings: r
                     .findings()
@@ -184,8 +222,8 @@ fn md(s: &str) -> String {
 /// A Markdown report: a summary table, then each key's findings.
 pub fn markdown(reports: &[KeyReport]) -> String {
     let mut out = String::from("# keyfence audit\n\n");
-    out.push_str("| Label | Exchange | Service | Grade | Findings |\n");
-    out.push_str("| --- | --- | --- | --- | --- |\n");
+    out.push_str("| Label | Exchange | Service | Tier | Grade | Findings |\n");
+    out.push_str("| --- | --- | --- | --- | --- | --- |\n");
     for r in reports {
         let c = &r.context;
         let (grade, what) = match &r.outcome {
@@ -194,10 +232,11 @@ pub fn markdown(reports: &[KeyReport]) -> String {
         };
         let _ = writeln!(
             out,
-            "| `{}` | {} | {} | **{grade}** | {} |",
+            "| `{}` | {} | {} | {} | **{grade}** | {} |",
             md(&c.label),
             c.exchange,
             md(&c.service),
+            md(&tier_cell(&r.tier)),
             md(&what)
         );
     }
@@ -210,6 +249,9 @@ pub fn markdown(reports: &[KeyReport]) -> String {
             c.exchange,
             md(&c.service)
         );
+        if r.tier.auto {
+            let _ = writeln!(out, "Tier **{}**: {}.\n", r.tier.tier, md(&r.tier.reason));
+        }
         match &r.outcome {
             Err(e) => {
                 let _ = writeln!(out, "Could not be audited: {}", md(e));

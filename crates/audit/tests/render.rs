@@ -64,13 +64,20 @@ fn sample() -> Vec<KeyReport> {
         Purpose::Spot,
     );
     coinbase_ctx.last_rotated = Some(datetime!(2026-02-21 00:00 UTC));
+    // `tier = auto`: one account valued, one whose value could not be read.
+    let mut bybit_ctx = ctx("bybit-spot", Venue::Bybit, "freqtrade", Purpose::Spot);
+    bybit_ctx.tier = Tier::Auto;
+    bybit_ctx.account_value_usd = Some("5000".parse().unwrap());
+    let mut binance_ctx = ctx("binance-main", Venue::Binance, "hummingbot", Purpose::Spot);
+    binance_ctx.tier = Tier::Auto;
+    binance_ctx.account_value_note = Some("the key cannot read balances".into());
     let inputs = vec![
         AuditInput {
-            context: ctx("bybit-spot", Venue::Bybit, "freqtrade", Purpose::Spot),
+            context: bybit_ctx,
             outcome: Ok(clean),
         },
         AuditInput {
-            context: ctx("binance-main", Venue::Binance, "hummingbot", Purpose::Spot),
+            context: binance_ctx,
             outcome: Ok(profile(
                 Venue::Binance,
                 &[Read, SpotTrade, FuturesTrade, Withdraw],
@@ -208,11 +215,35 @@ fn json_schema_v1() {
         assert_eq!(
             keys(k),
             set(&[
-                "label", "exchange", "service", "status", "error", "grade", "profile", "findings"
+                "label",
+                "exchange",
+                "service",
+                "status",
+                "error",
+                "grade",
+                "tier",
+                "tier_source",
+                "account_value_usd",
+                "tier_reason",
+                "profile",
+                "findings"
             ])
         );
-        for f in ["label", "exchange", "service"] {
+        for f in ["label", "exchange", "service", "tier_reason"] {
             assert!(k[f].is_string(), "{f}");
+        }
+        assert!(["high", "medium", "low"].contains(&k["tier"].as_str().unwrap()));
+        match k["tier_source"].as_str().unwrap() {
+            "set" => assert!(k["account_value_usd"].is_null()),
+            "auto" => assert!(
+                k["account_value_usd"].is_null()
+                    || k["account_value_usd"]
+                        .as_str()
+                        .unwrap()
+                        .parse::<rust_decimal::Decimal>()
+                        .is_ok()
+            ),
+            other => panic!("tier_source {other}"),
         }
         assert!(Venue::ALL.iter().any(|x| k["exchange"] == x.as_str()));
         match k["status"].as_str().unwrap() {
@@ -366,8 +397,12 @@ fn markdown_and_table() {
     assert!(md.starts_with("# keyfence audit\n"));
     assert!(
         md.contains(
-            "| `binance-main` | binance | hummingbot | **F** | 1 critical, 1 high, 1 medium |"
+            "| `binance-main` | binance | hummingbot | high (auto: value unknown) | **F** | 1 critical, 1 high, 1 medium |"
         ),
+        "{md}"
+    );
+    assert!(
+        md.contains("Tier **high**: auto: account value unknown (the key cannot read balances), so the strictest."),
         "{md}"
     );
     assert!(md.contains("`coinbase \\| dca`"), "pipes are escaped: {md}");
@@ -391,6 +426,15 @@ fn markdown_and_table() {
         let cell = line.get(col..col + 1).unwrap_or("");
         assert!(["A", "B", "C", "D", "F", "-"].contains(&cell), "{line:?}");
     }
+    // Each `tier = auto` key's tier comes with its reason.
+    assert!(
+        t.contains("\ntier = auto\n  bybit-spot: medium, auto: account worth $5,000.00\n"),
+        "{t}"
+    );
+    assert!(
+        t.contains("  binance-main: high, auto: account value unknown (the key cannot read balances), so the strictest\n"),
+        "{t}"
+    );
     golden("audit.md", &md);
     golden("audit.txt", &t);
 }

@@ -8,9 +8,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use clap::{Args, ValueEnum};
-use keyfence_audit::{AuditConfig, AuditInput, FailOn, KeyContext, RuleSet, audit, exit_code};
-use keyfence_exchange::production_base_url;
-use keyfence_upstream::introspect::{Target, introspect_all};
+use keyfence_audit::{
+    AuditConfig, AuditInput, FailOn, KeyContext, RuleSet, Tier, audit, exit_code,
+};
+use keyfence_exchange::{KeyProfile, Permission, Venue, production_base_url};
+use keyfence_upstream::introspect::{IntrospectError, Target, introspect_all};
+use keyfence_upstream::market::value_all;
 use keyfence_upstream::{Policy, Upstream};
 use keyfence_vault::Entry;
 
@@ -21,6 +24,13 @@ const EXAMPLES: &str = "Examples:
   keyfence audit binance-main okx-bot           # some keys
   keyfence audit --all --format sarif > keyfence.sarif   # for GitHub code scanning
   keyfence audit --all --format json --fail-on critical  # in CI: fail only on critical
+  keyfence audit --all --rotation-days high=14 --rotation-days low=120
+
+Tiers: a key's tier (`vault add --tier`) sets its rotation schedule: high 30 days, medium 60,
+low 90 unless --rotation-days says otherwise. `auto` (the default) values the account in USD
+from its balances and the exchange's prices when the key can read them: over $10,000 is high,
+over $1,000 medium, else low; a value that cannot be read is treated as high, and the report
+says why.
 
 Exit codes: 0 no finding at or above --fail-on; 1 such findings; 2 usage or configuration
 error; 3 at least one key could not be audited (each is reported; the others still are).";
@@ -51,6 +61,94 @@ pub struct AuditArgs {
     /// Also trust this PEM certificate (the simulator's: `GET /admin/cert`).
     #[arg(long, value_name = "FILE")]
     pub ca_cert: Option<PathBuf>,
+    /// Rotate keys of TIER (high, medium or low) every DAYS days (default: high=30,
+    /// medium=60, low=90). Repeat for several tiers.
+    #[arg(long = "rotation-days", value_name = "TIER=DAYS", value_parser = parse_rotation_days)]
+    pub rotation_days: Vec<(Tier, u32)>,
+}
+
+/// `TIER=DAYS`: a tier other than `auto` (which is not a schedule of its own) and a positive
+/// number of days.
+fn parse_rotation_days(s: &str) -> Result<(Tier, u32), String> {
+    let Some((tier, days)) = s.split_once('=') else {
+        return Err(format!(
+            "`{s}` is not TIER=DAYS; for example `--rotation-days high=14`"
+        ));
+    };
+    let tier = match tier.trim().parse::<Tier>() {
+        Ok(Tier::Auto) | Err(_) => {
+            return Err(format!(
+                "`{tier}` is not a tier with a schedule; use high, medium or low"
+            ));
+        }
+        Ok(t) => t,
+    };
+    match days.trim().parse::<u32>() {
+        Ok(d) if d > 0 => Ok((tier, d)),
+        _ => Err(format!("`{days}` is not a positive whole number of days")),
+    }
+}
+
+/// The audit's configuration: the defaults with the command line's rotation schedule.
+fn config(args: &AuditArgs) -> AuditConfig {
+    let mut config = AuditConfig::default();
+    for (tier, days) in &args.rotation_days {
+        match tier {
+            Tier::High => config.rotation.high_days = *days,
+            Tier::Medium => config.rotation.medium_days = *days,
+            Tier::Low => config.rotation.low_days = *days,
+            Tier::Auto => {}
+        }
+    }
+    config
+}
+
+/// Can this key read the balances `tier = auto` needs? Kraken's read permissions are separate
+/// per kind of data: only "Query Funds" reads balances.
+fn can_read_balances(profile: &KeyProfile) -> bool {
+    match profile.venue {
+        Venue::Kraken => profile.raw_permissions.iter().any(|p| p == "query-funds"),
+        _ => profile.can(Permission::Read),
+    }
+}
+
+/// For `tier = auto` keys that were introspected: the account's value, or why it is unknown.
+/// Never fails the audit: an unknown value only makes the tier `high`.
+pub(crate) async fn value_accounts(
+    up: &Upstream,
+    contexts: &mut [KeyContext],
+    results: Vec<(Target, Result<KeyProfile, IntrospectError>)>,
+    concurrency: usize,
+) -> Vec<Result<KeyProfile, IntrospectError>> {
+    let mut outcomes = Vec::with_capacity(results.len());
+    let mut to_value: Vec<(usize, Target)> = Vec::new();
+    for (i, (target, outcome)) in results.into_iter().enumerate() {
+        if let (Some(ctx), Ok(profile)) = (contexts.get_mut(i), &outcome)
+            && ctx.tier == Tier::Auto
+        {
+            if can_read_balances(profile) {
+                to_value.push((i, target));
+            } else {
+                ctx.account_value_note = Some("the key cannot read balances".to_owned());
+            }
+        }
+        outcomes.push(outcome);
+    }
+    let (indices, targets): (Vec<usize>, Vec<Target>) = to_value.into_iter().unzip();
+    let values = value_all(up, targets, concurrency).await;
+    for (i, (target, value)) in indices.into_iter().zip(values) {
+        let Some(ctx) = contexts.get_mut(i) else {
+            continue;
+        };
+        if ctx.label != target.label {
+            continue;
+        }
+        match value {
+            Ok(usd) => ctx.account_value_usd = Some(usd),
+            Err(e) => ctx.account_value_note = Some(e.to_string()),
+        }
+    }
+    outcomes
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -141,11 +239,13 @@ pub async fn run(g: &Globals, args: AuditArgs) -> Result<u8, Failure> {
     if progress {
         eprint!("\r\x1b[K");
     }
+    let mut contexts = contexts;
+    let results = value_accounts(&up, &mut contexts, results, args.concurrency).await;
 
     let inputs: Vec<AuditInput> = contexts
         .into_iter()
         .zip(results)
-        .map(|(context, (_, r))| AuditInput {
+        .map(|(context, r)| AuditInput {
             context,
             outcome: r.map_err(|e| {
                 format!(
@@ -162,7 +262,7 @@ pub async fn run(g: &Globals, args: AuditArgs) -> Result<u8, Failure> {
         })
         .collect();
     let now = time::OffsetDateTime::now_utc();
-    let reports = audit(&inputs, &rules, &AuditConfig::default(), now);
+    let reports = audit(&inputs, &rules, &config(&args), now);
 
     let out = match args.format {
         AuditFormat::Table => keyfence_audit::render::table(&reports),

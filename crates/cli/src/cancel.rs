@@ -80,7 +80,7 @@ pub async fn cancel_open(cfg: &GatewayConfig, vault: &Vault, bots: &[BotRecord])
             last = keyfence_gateway::now_us().max(last + 1);
             last
         };
-        match crate::cancel::pending_cancel_open(
+        match keyfence_upstream::cancel::cancel_open(
             &up,
             &listener.upstream,
             venue,
@@ -90,28 +90,15 @@ pub async fn cancel_open(cfg: &GatewayConfig, vault: &Vault, bots: &[BotRecord])
         )
         .await
         {
-            Ok(s) => report.lines.push(format!(
-                "{label} ({venue}): {} open order(s) found, {} cancelled",
-                s.listed, s.cancelled
-            )),
+            Ok(s) => report.lines.push(match s.listed {
+                Some(n) => format!(
+                    "{label} ({venue}): {n} open order(s) found, {} cancelled",
+                    s.cancelled
+                ),
+                None => format!("{label} ({venue}): {} open order(s) cancelled", s.cancelled),
+            }),
             Err(e) => fail(&mut report, e.to_string()),
         }
     }
     report
-}
-
-// TEMPORARY until keyfence_upstream::cancel lands (helper branch `cancel`).
-pub struct Summary {
-    pub listed: usize,
-    pub cancelled: usize,
-}
-pub async fn pending_cancel_open(
-    _: &Upstream,
-    _: &str,
-    _: keyfence_types::Venue,
-    _: &SigningKey,
-    _: &mut dyn FnMut() -> u64,
-    _: &str,
-) -> Result<Summary, String> {
-    Err("not built yet".into())
 }

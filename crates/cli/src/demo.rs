@@ -316,10 +316,20 @@ pub async fn run() -> anyhow::Result<()> {
     if !audit_tour(&sim, &keys, &client).await? {
         failures += 1;
     }
+    let binance = keys
+        .iter()
+        .find(|k| k.venue == Venue::Binance)
+        .ok_or_else(|| anyhow!("no binance key"))?;
+    if !gateway_tour(&sim, binance, &client).await? {
+        failures += 1;
+    }
     sim.shutdown().await;
     if failures == 0 {
         println!(
-            "all five venues: signed requests accepted, wrong secrets refused, orders filled, risky keys flagged."
+            "all five venues: signed requests accepted, wrong secrets refused, orders filled, risky keys flagged;"
+        );
+        println!(
+            "the gateway let the bot trade within its policy and refused the rest before signing."
         );
         println!("simulator stopped; nothing is left running.");
         Ok(())
@@ -393,10 +403,12 @@ async fn audit_tour(
         });
     }
     let results = introspect_all(client, targets, 16, |_| {}).await;
+    // `tier = auto`: value each account from its balances and the simulator's prices.
+    let results = crate::audit::value_accounts(client, &mut contexts, results, 16).await;
     let inputs: Vec<AuditInput> = contexts
         .into_iter()
         .zip(results)
-        .map(|(context, (_, r))| AuditInput {
+        .map(|(context, r)| AuditInput {
             context,
             outcome: r.map_err(|e| e.to_string()),
         })
@@ -426,4 +438,330 @@ async fn audit_tour(
         .filter(|r| r.context.label.ends_with("-old"))
         .all(|r| r.findings().iter().any(|f| f.rule == "withdraw-enabled"));
     Ok(all_audited && risky_flagged)
+}
+
+/// Part three: a scripted bot trades through the signing gateway with keyfence-issued
+/// credentials. Allowed and refused requests side by side, the kill switch, `journal verify`.
+async fn gateway_tour(
+    sim: &keyfence_sim::RunningSim,
+    binance: &DemoKey,
+    client: &Upstream,
+) -> anyhow::Result<bool> {
+    use keyfence_gateway::GatewayConfig;
+    use keyfence_store::{BotCredential, BotRecord, Mode};
+    use keyfence_vault::{Home, Key, NewEntry, Purpose, Tier, Vault};
+
+    println!("== the signing gateway (keyfence serve)");
+    let venue = Venue::Binance;
+    let base = sim
+        .base_url(venue)
+        .ok_or_else(|| anyhow!("binance did not start"))?;
+    let dir = std::env::temp_dir().join(format!(
+        "keyfence-demo-gw-{}-{}",
+        std::process::id(),
+        now_ms()
+    ));
+    let home = Home::new(&dir);
+    home.init()?;
+    let key = Key::Identity(vec![age::x25519::Identity::generate()]);
+    let mut vault = Vault::create(&home, &key)?;
+    vault.add(
+        NewEntry {
+            label: "binance-main".into(),
+            exchange: venue,
+            service: "grid-bot".into(),
+            purpose: Purpose::Spot,
+            tier: Tier::Auto,
+            endpoint: Some(base.clone()),
+        },
+        binance.good.clone(),
+        time::OffsetDateTime::now_utc(),
+    )?;
+    vault.ensure_gateway_secrets()?;
+    vault.save(&key)?;
+    let toml = format!(
+        r#"[gateway]
+sync = "normal"
+
+[listeners.binance]
+bind = "127.0.0.1:0"
+upstream = "{base}"
+
+[policies.spot-conservative]
+symbols = ["BTCUSDT", "ETHUSDT"]
+max_order_notional = "1000"
+daily_notional = "10000"
+price_band_pct = "2"
+"#
+    );
+    println!("  gateway config:");
+    for line in toml.lines().filter(|l| !l.is_empty()) {
+        println!("    {line}");
+    }
+    let cfg_path = dir.join("gateway.toml");
+    std::fs::write(&cfg_path, &toml)?;
+    let cfg = GatewayConfig::load(&cfg_path)?;
+
+    // The bot's credentials, issued as `keyfence bot add grid-bot --key binance-main` would.
+    let rng = SystemRandom::new();
+    let issued = keyfence_gateway::issue::issue(venue, None, &rng)?;
+    let secrets = vault
+        .gateway_secrets()
+        .ok_or_else(|| anyhow!("no gateway secrets"))?;
+    let sealed = secrets.seal(&serde_json::to_vec(&issued.keep)?)?;
+    let running = keyfence_gateway::start(cfg, home.dir(), vault).await?;
+    let gw = running.gateway.clone();
+    gw.store
+        .add_bot(&BotRecord {
+            name: "grid-bot".into(),
+            venue,
+            key_label: "binance-main".into(),
+            policy: "spot-conservative".into(),
+            allow_ips: vec!["127.0.0.1".into()],
+            created_ms: now_ms(),
+            revoked_ms: None,
+            credentials: vec![BotCredential {
+                id: "demo".into(),
+                api_key: issued.api_key.clone(),
+                sealed: Some(sealed),
+                public_key: None,
+                created_ms: now_ms(),
+                valid_until_ms: None,
+            }],
+        })
+        .await?;
+    gw.sync(true).await;
+    let addr = running
+        .addrs
+        .get(&venue)
+        .ok_or_else(|| anyhow!("no binance listener"))?;
+    let gw_url = format!("http://{addr}");
+    println!(
+        "\n  bot `grid-bot` got its own Binance-format key ({}…) and points its base URL at {gw_url};",
+        &issued.api_key[..8]
+    );
+    println!("  the real key never leaves keyfence.\n");
+    let bot = Credential {
+        api_key: issued.api_key.clone(),
+        secret: issued.secret.clone(),
+        passphrase: None,
+        private_key: None,
+    };
+    let sim_requests_before = sim_request_count(client, &sim.admin.to_string()).await?;
+
+    let spec = |qty: i64, scale: u32, price: Option<&str>, symbol: &str| OrderSpec {
+        symbol: symbol.to_owned(),
+        side: Side::Buy,
+        quantity: Decimal::new(qty, scale),
+        price: price.and_then(|p| p.parse().ok()),
+    };
+    let withdraw = HttpRequest::new(
+        "POST",
+        "/sapi/v1/capital/withdraw/apply?coin=USDT&network=TRX&address=TXattacker&amount=5000",
+    );
+    let mut nonce = 0u64;
+    let mut forwarded = 0usize;
+    let mut wrong = 0usize;
+    println!(
+        "  {:<44} {:<9} {:<22} exchange answer",
+        "the bot asks", "keyfence", "rule"
+    );
+    let mut step = |what: &str, want_allow: bool, decision: &str, rule: &str, answer: &str| {
+        let ok = (decision == "allow") == want_allow;
+        if !ok {
+            wrong += 1;
+        }
+        println!(
+            "  {:<44} {:<9} {:<22} {}",
+            what,
+            if decision == "allow" {
+                "ALLOWED"
+            } else {
+                "REFUSED"
+            },
+            rule,
+            short(answer)
+        );
+    };
+    let cases: Vec<(&str, bool, HttpRequest)> = vec![
+        (
+            "limit buy 0.01 BTCUSDT at 59,900",
+            true,
+            order_request(venue, &spec(1, 2, Some("59900"), "BTCUSDT")),
+        ),
+        (
+            "market buy 0.01 BTCUSDT (~600 USDT)",
+            true,
+            order_request(venue, &spec(1, 2, None, "BTCUSDT")),
+        ),
+        (
+            "market buy 1 BTCUSDT (~60,000 USDT)",
+            false,
+            order_request(venue, &spec(1, 0, None, "BTCUSDT")),
+        ),
+        (
+            "limit buy 0.01 BTCUSDT at 30,000 (-50%)",
+            false,
+            order_request(venue, &spec(1, 2, Some("30000"), "BTCUSDT")),
+        ),
+        (
+            "market buy 100 DOGEUSDT (not allowed)",
+            false,
+            order_request(venue, &spec(100, 0, None, "DOGEUSDT")),
+        ),
+        ("withdraw 5,000 USDT to an outside address", false, withdraw),
+    ];
+    let mut replay: Option<HttpRequest> = None;
+    for (what, want_allow, req) in cases {
+        let signed = sign_as_bot(venue, &bot, req, &gw_url, &mut nonce, &rng)?;
+        if replay.is_none() {
+            replay = Some(signed.clone());
+        }
+        let (status, body) = send_raw(client, &gw_url, signed).await?;
+        let (decision, rule) = last_decision(&gw).await?;
+        if decision == "allow" {
+            forwarded += 1;
+        }
+        step(
+            what,
+            want_allow,
+            &decision,
+            &rule,
+            &format!("{status} {body}"),
+        );
+    }
+    if let Some(r) = replay {
+        let (status, body) = send_raw(client, &gw_url, r).await?;
+        let (decision, rule) = last_decision(&gw).await?;
+        step(
+            "the first request again, replayed",
+            false,
+            &decision,
+            &rule,
+            &format!("{status} {body}"),
+        );
+    }
+
+    println!("\n  $ keyfence kill --reason \"exchange incident\"");
+    gw.store
+        .set_mode(Mode::Halted, "demo", "exchange incident")
+        .await?;
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    let signed = sign_as_bot(
+        venue,
+        &bot,
+        order_request(venue, &spec(1, 2, None, "BTCUSDT")),
+        &gw_url,
+        &mut nonce,
+        &rng,
+    )?;
+    let (status, body) = send_raw(client, &gw_url, signed).await?;
+    let (decision, rule) = last_decision(&gw).await?;
+    step(
+        "market buy 0.01 BTCUSDT while halted",
+        false,
+        &decision,
+        &rule,
+        &format!("{status} {body}"),
+    );
+    let open = HttpRequest::new("DELETE", "/api/v3/openOrders?symbol=BTCUSDT");
+    let signed = sign_as_bot(venue, &bot, open, &gw_url, &mut nonce, &rng)?;
+    let (status, body) = send_raw(client, &gw_url, signed).await?;
+    let (decision, rule) = last_decision(&gw).await?;
+    if decision == "allow" {
+        forwarded += 1;
+    }
+    step(
+        "cancel its open orders while halted",
+        true,
+        &decision,
+        &rule,
+        &format!("{status} {body}"),
+    );
+    println!("  $ keyfence resume");
+    gw.store
+        .set_mode(Mode::Active, "demo", "incident over")
+        .await?;
+
+    let reached = sim_request_count(client, &sim.admin.to_string()).await? - sim_requests_before;
+    // Forwarded requests may also have fetched a reference price (public ticker) first.
+    let tickers = reached.saturating_sub(forwarded);
+    println!(
+        "\n  the exchange received {forwarded} signed request(s) (plus {tickers} public ticker read(s)); none of the refused ones"
+    );
+    let report = gw.store.verify(None).await?;
+    let verified = report.first_bad.is_none();
+    println!(
+        "  $ keyfence journal verify  -> {} ({} entries, hash-chained)",
+        if verified { "ok" } else { "BAD" },
+        report.entries
+    );
+    running.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    println!();
+    Ok(wrong == 0 && verified && tickers <= 2)
+}
+
+fn sign_as_bot(
+    venue: Venue,
+    bot: &Credential,
+    mut req: HttpRequest,
+    base: &str,
+    nonce: &mut u64,
+    rng: &SystemRandom,
+) -> anyhow::Result<HttpRequest> {
+    let key = SigningKey::from_credential(venue, bot, rng)?;
+    let host = base.split("://").nth(1).unwrap_or("").to_owned();
+    *nonce += 1;
+    sign(
+        venue,
+        &key,
+        &mut req,
+        &SignContext {
+            now_ms: now_ms(),
+            nonce: Some(*nonce),
+            host: &host,
+            rng,
+        },
+    )?;
+    Ok(req)
+}
+
+async fn send_raw(
+    client: &Upstream,
+    base: &str,
+    req: HttpRequest,
+) -> anyhow::Result<(u16, String)> {
+    let resp = match client.send(base, Retry::Never, |_| Ok(req.clone())).await {
+        Ok(r) => r,
+        Err(keyfence_upstream::UpstreamError::Status { response, .. }) => *response,
+        Err(e) => return Err(e.into()),
+    };
+    Ok((
+        resp.status,
+        String::from_utf8_lossy(&resp.body).into_owned(),
+    ))
+}
+
+async fn last_decision(
+    gw: &keyfence_gateway::pipeline::Gateway,
+) -> anyhow::Result<(String, String)> {
+    let last = gw.store.tail(1).await?;
+    let e = last.last().ok_or_else(|| anyhow!("empty journal"))?;
+    let rule = if e.decision == "allow" {
+        "-".to_owned()
+    } else {
+        e.rules.join(",")
+    };
+    Ok((e.decision.clone(), rule))
+}
+
+async fn sim_request_count(client: &Upstream, admin: &str) -> anyhow::Result<usize> {
+    let resp = client
+        .send(&format!("http://{admin}"), Retry::Idempotent, |_| {
+            Ok(HttpRequest::new("GET", "/admin/requests"))
+        })
+        .await?;
+    let v: serde_json::Value = serde_json::from_slice(&resp.body)?;
+    Ok(v.as_array().map_or(0, Vec::len))
 }

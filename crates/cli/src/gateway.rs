@@ -405,20 +405,42 @@ async fn bot_add(g: &Globals, args: BotAddArgs) -> Result<()> {
         None => None,
     };
     let home = home(g)?;
-    let vault = unlock_with_secrets(g, &home)?;
-    let entry = vault.get(&args.key).ok_or_else(|| {
-        usage(format!(
-            "no vault key labelled `{}`; `keyfence vault list` shows them",
-            args.key
-        ))
-    })?;
-    let venue = entry.meta.exchange;
+    let (mut vault, key) = crate::vault::open(g, &home)?;
+    let venue = vault
+        .get(&args.key)
+        .ok_or_else(|| {
+            usage(format!(
+                "no vault key labelled `{}`; `keyfence vault list` shows them",
+                args.key
+            ))
+        })?
+        .meta
+        .exchange;
+    // Checked before anything is written: a refused command changes nothing.
+    let bots = open_store(g, cfg.as_ref()).await?;
+    if bots
+        .bots()
+        .await
+        .map_err(|e| failure(1, e.to_string()))?
+        .iter()
+        .any(|b| b.name == args.name)
+    {
+        return Err(usage(format!(
+            "a bot named `{}` already exists; `keyfence bot rotate {}` issues new credentials",
+            args.name, args.name
+        )));
+    }
+    if vault.ensure_gateway_secrets()? {
+        vault.save(&key)?;
+        eprintln!(
+            "created the gateway's secrets in the vault (bot-credential seal and journal signing key)"
+        );
+    }
     let rng = ring::rand::SystemRandom::new();
     let issued = issue(venue, public_key.as_deref(), &rng).map_err(|e| usage(e.to_string()))?;
     let now = now_ms();
     let cred = seal(&vault, &issued, now)?;
-    let st = open_store(g, cfg.as_ref()).await?;
-    st.add_bot(&BotRecord {
+    bots.add_bot(&BotRecord {
         name: args.name.clone(),
         venue,
         key_label: args.key.clone(),

@@ -1,45 +1,22 @@
 //! `keyfence audit` end to end: keys in a vault, the simulator as every exchange.
 #![allow(clippy::unwrap_used)] // test code: a failed set-up should fail the test loudly
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+mod common;
 
+use std::path::Path;
+
+use common::{Sim, add as add_with, kf, run, tempdir};
 use serde_json::Value;
 
-const PASS: &str = "audit-test-passphrase";
+const PASS: &str = common::PASS;
 const BINANCE_SECRET: &str = "binance-audit-secret-0123456789";
 const OKX_SECRET: &str = "okx-audit-secret-0123456789";
 const KRAKEN_SECRET: &str = "a3Jha2VuLWF1ZGl0LXNlY3JldC0wMTIzNDU2Nzg5";
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_keyfence"))
-}
-
-fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("keyfence-audit-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-struct Sim {
-    child: Child,
-    urls: Value,
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn start_sim(dir: &Path) -> Sim {
-    let cfg = dir.join("sim.toml");
-    std::fs::write(
-        &cfg,
-        format!(
+    common::start_sim(
+        dir,
+        &format!(
             r#"
 [admin]
 bind = "127.0.0.1:0"
@@ -92,85 +69,10 @@ permissions = ["query-funds", "query-open-trades", "modify-trades"]
 "#
         ),
     )
-    .unwrap();
-    let mut child = bin()
-        .args(["sim", "--config"])
-        .arg(&cfg)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let out = child.stdout.take().unwrap();
-    let mut admin = String::new();
-    for line in BufReader::new(out).lines() {
-        let line = line.unwrap();
-        if let Some(rest) = line.strip_prefix("admin") {
-            admin = rest.trim().to_owned();
-            break;
-        }
-    }
-    assert!(admin.starts_with("http://"), "simulator did not start");
-    let urls = get_json(&format!("{admin}/admin/venues"));
-    Sim { child, urls }
-}
-
-/// A tiny HTTP GET over loopback (the test needs no HTTP client crate).
-fn get_json(url: &str) -> Value {
-    let rest = url.strip_prefix("http://").unwrap();
-    let (host, path) = rest.split_once('/').unwrap();
-    let mut s = std::net::TcpStream::connect(host).unwrap();
-    write!(
-        s,
-        "GET /{path} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut buf = String::new();
-    std::io::Read::read_to_string(&mut s, &mut buf).unwrap();
-    let body = buf.split("\r\n\r\n").nth(1).unwrap();
-    serde_json::from_str(body).unwrap()
-}
-
-fn kf(home: &Path) -> Command {
-    let mut c = bin();
-    c.arg("--home")
-        .arg(home)
-        .env("KEYFENCE_PASSPHRASE", PASS)
-        .env("KEYFENCE_SCRYPT_LOG_N", "10")
-        .env_remove("KEYFENCE_HOME");
-    c
-}
-
-fn run(c: &mut Command, stdin: Option<&str>) -> Output {
-    let mut child = c
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    if let Some(s) = stdin {
-        input.write_all(s.as_bytes()).unwrap();
-    }
-    drop(input);
-    child.wait_with_output().unwrap()
 }
 
 fn add(home: &Path, label: &str, venue: &str, service: &str, endpoint: &str, cred: &str) {
-    let o = run(
-        kf(home).args([
-            "vault",
-            "add",
-            label,
-            "--exchange",
-            venue,
-            "--service",
-            service,
-            "--endpoint",
-            endpoint,
-        ]),
-        Some(cred),
-    );
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    add_with(home, label, venue, service, endpoint, cred, &[]);
 }
 
 #[test]

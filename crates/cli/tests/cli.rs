@@ -155,6 +155,34 @@ fn demo_tours_every_venue_and_stops_by_itself() {
     }
     assert!(text.contains("withdraw-enabled"), "{text}");
     assert!(text.contains("key-shared"), "{text}");
+    // The gateway part: two orders allowed, every attack refused with its rule, the kill switch
+    // refuses a new order but lets the cancel through, and the journal verifies.
+    let row = |what: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(what))
+            .unwrap_or_else(|| panic!("no `{what}` row in:\n{text}"))
+            .to_owned()
+    };
+    assert!(row("limit buy 0.01 BTCUSDT at 59,900").contains("ALLOWED"));
+    assert!(row("market buy 0.01 BTCUSDT (~600 USDT)").contains("ALLOWED"));
+    for (what, rule) in [
+        ("market buy 1 BTCUSDT", "max-order-notional"),
+        ("limit buy 0.01 BTCUSDT at 30,000", "price-band"),
+        ("market buy 100 DOGEUSDT", "symbol-not-allowed"),
+        ("withdraw 5,000 USDT", "class-not-allowed"),
+        ("the first request again, replayed", "replay"),
+        ("market buy 0.01 BTCUSDT while halted", "kill-switch-halted"),
+    ] {
+        let r = row(what);
+        assert!(r.contains("REFUSED") && r.contains(rule), "{r}");
+    }
+    assert!(row("cancel its open orders while halted").contains("ALLOWED"));
+    assert!(
+        text.contains("the exchange received 3 signed request(s)"),
+        "{text}"
+    );
+    assert!(text.contains("keyfence journal verify  -> ok"), "{text}");
+    assert!(text.contains("refused the rest before signing"), "{text}");
 }
 
 #[test]

@@ -189,8 +189,48 @@ pub fn generate_ed25519_pem(rng: &dyn SecureRandom) -> Result<String, KeyError> 
 pub fn generate_p256_sec1_pem(rng: &dyn SecureRandom) -> Result<String, KeyError> {
     let doc = EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, rng)
         .map_err(|_| KeyError::Invalid("P-256 key generation failed"))?;
-    let sec1 = pkcs8_p256_to_sec1(doc.as_ref()).ok_or(KeyError::Invalid("unexpected PKCS#8"))?;
+    let sec1 = pkcs8_p256_to_sec1(doc.as_ref())
+        .and_then(|s| with_named_curve(&Zeroizing::new(s)))
+        .ok_or(KeyError::Invalid("unexpected PKCS#8"))?;
     Ok(pem_encode("EC PRIVATE KEY", &sec1))
+}
+
+/// `[0] { OID prime256v1 }`: the ECPrivateKey `parameters` field.
+const P256_SEC1_PARAMS: [u8; 12] = [
+    0xa0, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07,
+];
+
+/// Inside PKCS#8 the curve is named by the outer algorithm, so ring's ECPrivateKey leaves out
+/// its optional `parameters`. A bare SEC1 `EC PRIVATE KEY` has no outer algorithm: OpenSSL (and
+/// so ccxt and coinbase-advanced-py, through `cryptography`) refuses one without the curve.
+/// Insert `[0] prime256v1` after the private key, as `openssl ecparam -genkey` writes it.
+fn with_named_curve(sec1: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+    let (body, hdr) = match *sec1.get(1)? {
+        n if n < 0x80 => (n as usize, 2),
+        0x81 => (*sec1.get(2)? as usize, 3),
+        _ => return None,
+    };
+    if sec1.first() != Some(&0x30) || sec1.len() != hdr + body {
+        return None;
+    }
+    // version INTEGER 1, then the private key OCTET STRING.
+    let key_at = hdr + 3;
+    if sec1.get(hdr..key_at)? != [0x02, 0x01, 0x01] || *sec1.get(key_at)? != 0x04 {
+        return None;
+    }
+    let after_key = key_at + 2 + *sec1.get(key_at + 1)? as usize;
+    let rest = sec1.get(after_key..)?;
+    if rest.first() == Some(&0xa0) {
+        return Some(Zeroizing::new(sec1.to_vec()));
+    }
+    let mut inner = Zeroizing::new(Vec::with_capacity(body + P256_SEC1_PARAMS.len()));
+    inner.extend_from_slice(sec1.get(hdr..after_key)?);
+    inner.extend_from_slice(&P256_SEC1_PARAMS);
+    inner.extend_from_slice(rest);
+    let mut out = Zeroizing::new(vec![0x30]);
+    out.extend(der_len(inner.len()));
+    out.extend_from_slice(&inner);
+    Some(out)
 }
 
 // PKCS#8 v1 wrapper for a P-256 ECPrivateKey: SEQUENCE { INTEGER 0, SEQUENCE { ecPublicKey, prime256v1 },
@@ -289,6 +329,23 @@ mod tests {
             assert!(public.verify(b"hello", &sig));
             assert!(!public.verify(b"hellO", &sig));
         }
+    }
+
+    /// OpenSSL-based clients (ccxt, coinbase-advanced-py) refuse a SEC1 key without its curve:
+    /// the generated key names prime256v1, in the layout `openssl ecparam -genkey` writes.
+    #[test]
+    fn generated_p256_sec1_names_its_curve() {
+        let rng = SystemRandom::new();
+        let pem = generate_p256_sec1_pem(&rng).unwrap();
+        let (label, der) = pem_decode(&pem).unwrap();
+        assert_eq!(label, "EC PRIVATE KEY");
+        // SEQUENCE(119) { INTEGER 1, OCTET STRING(32), [0] prime256v1, [1] BIT STRING(66) }
+        assert_eq!(der.len(), 121);
+        assert_eq!(&der[..7], &[0x30, 0x77, 0x02, 0x01, 0x01, 0x04, 0x20]);
+        assert_eq!(&der[39..51], &P256_SEC1_PARAMS);
+        assert_eq!(&der[51..53], &[0xa1, 0x44]);
+        // A key that already names its curve is left as it is.
+        assert_eq!(with_named_curve(&der).unwrap().as_slice(), &der[..]);
     }
 
     #[test]

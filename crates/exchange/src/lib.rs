@@ -8,6 +8,7 @@
 //! **Architecture invariant:** this crate does no I/O and never reads the clock. Time comes in
 //! as an argument (`now_ms`), randomness as a `&dyn SecureRandom`.
 
+pub mod cancel;
 pub mod crypto;
 pub mod params;
 pub mod path;

@@ -64,23 +64,6 @@ pub struct Gateway {
     rng: ring::rand::SystemRandom,
 }
 
-/// The store keeps the kill switch with its own copy of the mode type.
-pub fn from_store(m: keyfence_store::Mode) -> Mode {
-    match m {
-        keyfence_store::Mode::Active => Mode::Active,
-        keyfence_store::Mode::Reducing => Mode::Reducing,
-        keyfence_store::Mode::Halted => Mode::Halted,
-    }
-}
-
-pub fn to_store(m: Mode) -> keyfence_store::Mode {
-    match m {
-        Mode::Active => keyfence_store::Mode::Active,
-        Mode::Reducing => keyfence_store::Mode::Reducing,
-        Mode::Halted => keyfence_store::Mode::Halted,
-    }
-}
-
 fn mode_to_u8(m: Mode) -> u8 {
     match m {
         Mode::Active => 0,
@@ -148,11 +131,22 @@ impl Gateway {
         if !force && stamp == self.stamp.load(Ordering::Acquire) {
             return;
         }
-        let mode = from_store(self.store.control().await.mode);
+        let mode = self.store.control().await.mode;
         self.mode.store(mode_to_u8(mode), Ordering::Release);
         match self.store.bots().await {
             Ok(records) => {
                 let table = BotTable::build(&records, &self.secrets);
+                // Kraken bots' last nonces survive restarts: a captured request stays useless.
+                for r in records.iter().filter(|r| r.venue == Venue::Kraken) {
+                    for c in &r.credentials {
+                        if let Ok(floor) = self.store.nonce_floor(&bot_nonce_key(&c.id)).await
+                            && let Ok(mut map) = self.bot_nonces.lock()
+                        {
+                            let last = map.entry(c.id.clone()).or_insert(0);
+                            *last = (*last).max(floor);
+                        }
+                    }
+                }
                 for p in &table.problems {
                     tracing::error!(problem = %p, "bot not loaded");
                 }
@@ -168,7 +162,7 @@ impl Gateway {
 
     /// Only the kill switch (the 50 ms poll).
     pub async fn poll_mode(&self) {
-        let mode = from_store(self.store.control().await.mode);
+        let mode = self.store.control().await.mode;
         self.mode.store(mode_to_u8(mode), Ordering::Release);
     }
 
@@ -211,6 +205,29 @@ pub struct Incoming<'a> {
     pub peer: IpAddr,
     /// The Host the bot addressed (Coinbase binds it into the JWT).
     pub host: &'a str,
+}
+
+/// A request refused before it could be read (a body over the size limit): journaled too.
+pub async fn refuse_unread(gw: &Gateway, venue: Venue, path: &str, denial: Denial) -> Answer {
+    let rec = Record {
+        bot: None,
+        class: EndpointClass::Unknown,
+        canonical_path: keyfence_exchange::path::canonical(path),
+        first: None,
+        orders: 0,
+        notional: None,
+        positions: Vec::new(),
+    };
+    refuse(
+        gw,
+        venue,
+        &rec,
+        "payload-too-large",
+        denial,
+        now_ms(),
+        Instant::now(),
+    )
+    .await
 }
 
 pub async fn handle(gw: &Gateway, inc: Incoming<'_>) -> Answer {
@@ -374,6 +391,10 @@ fn decision_rules(d: &Decision) -> Vec<String> {
 
 type Refusal = (&'static str, Denial);
 
+fn bot_nonce_key(credential_id: &str) -> String {
+    format!("bot:{credential_id}")
+}
+
 fn authenticate<'b>(
     gw: &Gateway,
     bots: &'b BotTable,
@@ -395,6 +416,14 @@ fn authenticate<'b>(
         &bots.lookup(venue),
     )
     .map_err(auth_denial)?;
+    // Coinbase's JWT signs the method, host and path, never the query. On a GET that is the
+    // venue's own design (and only reads); on anything else a query string is bytes nobody
+    // signed, forwarded to the exchange. Refused, as the Bybit and Kraken checks refuse theirs.
+    if venue == Venue::Coinbase && inc.req.method != "GET" && !inc.req.query.is_empty() {
+        return Err(auth_denial(AuthError::Malformed(
+            "a query string on a request other than GET is not covered by the JWT; send the parameters in the body".into(),
+        )));
+    }
     let cred = bots
         .get(venue, &authed.api_key)
         .ok_or_else(|| auth_denial(AuthError::UnknownApiKey))?;
@@ -444,6 +473,14 @@ fn authenticate<'b>(
             ));
         }
         *prev = n;
+        drop(last);
+        let store = gw.store.clone();
+        let key = bot_nonce_key(&cred.id);
+        tokio::spawn(async move {
+            if let Err(e) = store.set_nonce_floor(&key, n).await {
+                tracing::warn!(error = %e, "cannot persist a bot's Kraken nonce");
+            }
+        });
     }
     if !gw.replay.first_sight(venue, &inc.req, now) {
         return Err((
@@ -464,6 +501,16 @@ async fn ensure_prices(gw: &Gateway, venue: Venue, policy: &PolicyConfig, orders
     };
     let max_age = i64::try_from(policy.max_price_age_s.saturating_mul(1000)).unwrap_or(i64::MAX);
     for o in orders {
+        // No price is fetched for a symbol the policy refuses anyway.
+        if let Some(allowed) = &policy.symbols {
+            let sym = keyfence_policy::normalise_symbol(&o.symbol);
+            if !allowed
+                .iter()
+                .any(|a| keyfence_policy::normalise_symbol(a) == sym)
+            {
+                continue;
+            }
+        }
         let fresh = gw
             .prices
             .reference(venue, &o.symbol)

@@ -69,8 +69,8 @@ impl PriceBook {
                     Err(e) => tracing::warn!(%venue, symbol, error = %e, "ticker unreadable"),
                 }
             }
-            Ok(resp) => tracing::warn!(%venue, symbol, status = resp.status, "ticker refused"),
-            Err(e) => tracing::warn!(%venue, symbol, error = %e, "ticker unreachable"),
+            Ok(resp) => tracing::debug!(%venue, symbol, status = resp.status, "ticker refused"),
+            Err(e) => tracing::debug!(%venue, symbol, error = %e, "ticker unreachable"),
         }
     }
 

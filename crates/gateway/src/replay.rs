@@ -3,6 +3,11 @@
 //! The fingerprint is SHA-256 over everything the bot signed (method, path, query, body) and the
 //! authentication headers; a request seen before is refused until it has aged out of every
 //! venue's window (after which the venue's own timestamp check refuses it anyway).
+//!
+//! Coinbase is different: its JWT signs the method, host and path but not the body, so the same
+//! JWT on a different order would pass as a new request. There the JWT itself is the
+//! fingerprint: each one is good for one request, which is what Coinbase's own clients do (a
+//! fresh JWT, with a random nonce, per request).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -67,6 +72,12 @@ fn fingerprint(venue: Venue, req: &HttpRequest) -> [u8; 32] {
         ctx.update(b);
     };
     field(venue.as_str().as_bytes());
+    if let (Venue::Coinbase, Some(jwt)) = (venue, req.header("authorization")) {
+        field(jwt.as_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(ctx.finish().as_ref());
+        return out;
+    }
     field(req.method.as_bytes());
     field(req.path.as_bytes());
     field(req.query.as_bytes());
@@ -92,5 +103,27 @@ mod tests {
         let other = HttpRequest::new("POST", "/api/v3/order?symbol=BTCUSDT&signature=ac");
         assert!(c.first_sight(Venue::Binance, &other, 2_000));
         assert!(c.first_sight(Venue::Binance, &r, 1_000 + KEEP_MS));
+    }
+
+    /// A Coinbase JWT does not sign the body: reusing it on another order is a replay.
+    #[test]
+    fn a_coinbase_jwt_is_good_for_one_request() {
+        let c = ReplayCache::default();
+        let order = |body: &str, jwt: &str| {
+            HttpRequest::new("POST", "/api/v3/brokerage/orders")
+                .with_header("authorization", &format!("Bearer {jwt}"))
+                .with_body(body.as_bytes().to_vec())
+        };
+        assert!(c.first_sight(Venue::Coinbase, &order("{\"a\":1}", "jwt-1"), 1_000));
+        assert!(!c.first_sight(Venue::Coinbase, &order("{\"a\":2}", "jwt-1"), 2_000));
+        assert!(c.first_sight(Venue::Coinbase, &order("{\"a\":2}", "jwt-2"), 2_000));
+        // Elsewhere the body is part of what is signed, so it stays in the fingerprint.
+        let bybit = |body: &str| {
+            HttpRequest::new("POST", "/v5/order/create")
+                .with_header("x-bapi-sign", "same")
+                .with_body(body.as_bytes().to_vec())
+        };
+        assert!(c.first_sight(Venue::Bybit, &bybit("{\"a\":1}"), 1_000));
+        assert!(c.first_sight(Venue::Bybit, &bybit("{\"a\":2}"), 1_000));
     }
 }

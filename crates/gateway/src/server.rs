@@ -179,17 +179,7 @@ pub async fn start(
         path: db.clone(),
         source,
     })?;
-    // Policies' symbols are kept fresh from the start.
-    for bot_venue in listener_cfgs.keys() {
-        for p in gw.config.policies.values() {
-            for s in p.symbols.iter().flatten() {
-                if looks_like_venue_symbol(*bot_venue, s) {
-                    gw.prices.want(*bot_venue, s);
-                }
-            }
-        }
-    }
-
+    // Reference prices are fetched for the symbols orders name (on first use, then kept fresh).
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut listeners = JoinSet::new();
     let mut addrs = BTreeMap::new();
@@ -254,15 +244,6 @@ pub async fn start(
         background,
         drain,
     })
-}
-
-/// Policy symbols are venue spellings; prefetch only the plausible ones for each venue.
-fn looks_like_venue_symbol(venue: Venue, s: &str) -> bool {
-    match venue {
-        Venue::Binance | Venue::Bybit => !s.contains('-') && !s.contains('/'),
-        Venue::Okx | Venue::Coinbase => s.contains('-'),
-        Venue::Kraken => !s.contains('-'),
-    }
 }
 
 fn tls_acceptor(
@@ -422,9 +403,9 @@ async fn answer(
         Err(_) => {
             let d = Denial::new(
                 DenialKind::PayloadTooLarge,
-                "keyfence: request body is larger than 1 MiB",
+                "keyfence payload-too-large: the request body is larger than 1 MiB",
             );
-            return to_hyper(keyfence_exchange::native_error(venue, &d, now_ms()));
+            return to_hyper(pipeline::refuse_unread(gw, venue, &http.path, d).await);
         }
     }
     let resp = pipeline::handle(

@@ -134,3 +134,70 @@ impl std::fmt::Debug for CheckpointSigner {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    fn entry() -> JournalEntry {
+        JournalEntry {
+            seq: 1,
+            ts_ms: 5,
+            kind: "request".to_owned(),
+            bot: Some("b".to_owned()),
+            venue: Some(Venue::Kraken),
+            class: None,
+            method: None,
+            path: None,
+            symbol: None,
+            side: None,
+            quantity: Some("1.50".parse().unwrap()),
+            notional: None,
+            decision: "deny".to_owned(),
+            rules: vec!["price-band".to_owned()],
+            upstream_status: None,
+            latency_us: None,
+            order_id: None,
+            message: None,
+            positions: vec![],
+            orders: 0,
+            prev_hash: GENESIS.to_owned(),
+            hash: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_hash_covers_every_field_and_the_exact_decimal_spelling() {
+        let base = entry_hash(&entry()).unwrap();
+        assert_eq!(base.len(), 64);
+        // The stored hash itself is not part of what is hashed.
+        let mut e = entry();
+        e.hash = "whatever".to_owned();
+        assert_eq!(entry_hash(&e).unwrap(), base);
+        let mut e = entry();
+        e.quantity = Some("1.5".parse().unwrap());
+        assert_ne!(entry_hash(&e).unwrap(), base);
+        let mut e = entry();
+        e.seq = 2;
+        assert_ne!(entry_hash(&e).unwrap(), base);
+        let mut e = entry();
+        e.prev_hash = "1".repeat(64);
+        assert_ne!(entry_hash(&e).unwrap(), base);
+    }
+
+    #[test]
+    fn checkpoint_signatures_verify_and_debug_shows_no_private_key() {
+        let pkcs8 = CheckpointSigner::generate_pkcs8().unwrap();
+        let signer = CheckpointSigner::from_pkcs8(pkcs8.expose()).unwrap();
+        let msg = checkpoint_message(7, &"a".repeat(64), 99);
+        let sig = signer.sign_hex(&msg);
+        assert!(checkpoint_valid(&signer.public_key_hex(), &sig, &msg));
+        assert!(!checkpoint_valid(&signer.public_key_hex(), &sig, b"other"));
+        let debug = format!("{signer:?}");
+        assert!(debug.contains(&signer.public_key_hex()));
+        assert!(!debug.contains(&hex::encode(pkcs8.expose())));
+        assert!(CheckpointSigner::from_pkcs8(b"not a key").is_err());
+    }
+}

@@ -200,6 +200,32 @@ impl Done {
     }
 }
 
+/// Hold a command's answer until COMMIT. Outer error: the transaction failed (the command's
+/// caller is answered with the failure like everyone else in the batch); inner error: only this
+/// command was refused. Returns whether the command went through.
+fn settle<T>(
+    done: &mut Vec<Done>,
+    wrap: fn(Reply<T>, Result<T, StoreError>) -> Done,
+    reply: Reply<T>,
+    res: Result<Result<T, StoreError>, StoreError>,
+) -> Result<bool, StoreError> {
+    match res {
+        Ok(inner) => {
+            let ok = inner.is_ok();
+            done.push(wrap(reply, inner));
+            Ok(ok)
+        }
+        Err(e) => {
+            // The value is replaced by the commit failure in `Done::fail`.
+            done.push(wrap(
+                reply,
+                Err(StoreError::JournalUnavailable(String::new())),
+            ));
+            Err(e)
+        }
+    }
+}
+
 /// Chain head inside the transaction.
 struct Head {
     seq: u64,
@@ -224,21 +250,20 @@ async fn process(
         for cmd in cmds.by_ref() {
             match cmd {
                 Cmd::Append(e, r) => {
-                    let seq = push(&mut tx, &mut head, *e).await?;
-                    done.push(Done::Seq(r, Ok(seq)));
+                    let res = push(&mut tx, &mut head, *e).await.map(Ok);
+                    settle(&mut done, Done::Seq, r, res)?;
                 }
                 Cmd::Reserve(p, r) => {
-                    let res = reserve(&mut tx, &p).await?;
-                    done.push(Done::Unit(r, res));
+                    let res = reserve(&mut tx, &p).await;
+                    settle(&mut done, Done::Unit, r, res)?;
                 }
                 Cmd::Recover(r) => {
-                    let count = recover(&mut tx, &mut head).await?;
-                    done.push(Done::Seq(r, Ok(count)));
+                    let res = recover(&mut tx, &mut head).await.map(Ok);
+                    settle(&mut done, Done::Seq, r, res)?;
                 }
                 Cmd::Admin(op, r) => {
-                    let res = admin(&mut tx, &mut head, *op).await?;
-                    admin_changed |= res.is_ok();
-                    done.push(Done::Unit(r, res));
+                    let res = admin(&mut tx, &mut head, *op).await;
+                    admin_changed |= settle(&mut done, Done::Unit, r, res)?;
                 }
             }
         }

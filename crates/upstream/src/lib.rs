@@ -9,6 +9,7 @@
 //! Requests that are not idempotent (placing an order) should use [`Retry::Never`]; a timeout
 //! there does not mean the order was not placed.
 
+pub mod cancel;
 pub mod introspect;
 pub mod market;
 

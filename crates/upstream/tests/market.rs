@@ -9,7 +9,7 @@ use std::time::Duration;
 use keyfence_exchange::{Credential, SecretString, Venue, crypto, spot_symbol};
 use keyfence_sim::{RunningSim, SimConfig, start};
 use keyfence_upstream::introspect::{IntrospectBlame, IntrospectError, Nonces, Target};
-use keyfence_upstream::market::{balances, ticker};
+use keyfence_upstream::market::{Prices, ValueError, account_value, balances, ticker, value_all};
 use keyfence_upstream::{Policy, Upstream};
 use ring::rand::SystemRandom;
 use rust_decimal::Decimal;
@@ -186,6 +186,44 @@ async fn every_venue_serves_balances_to_a_key_that_can_read() {
             );
             assert_eq!(err.blame(), IntrospectBlame::Key, "{venue}");
         }
+    }
+    w.sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_venue_account_is_valued_in_usd() {
+    let w = world().await;
+    let nonces = Nonces::default();
+    let prices = Prices::default();
+    for venue in Venue::ALL {
+        // 0.5 BTC at 60,000.5 + 2 ETH at 3,000 + 100 dollars.
+        let usd = account_value(&w.up, &target(&w, venue, "reader"), &nonces, &prices)
+            .await
+            .unwrap_or_else(|e| panic!("{venue}: {e}"));
+        assert_eq!(usd, d("36100.25"), "{venue}");
+
+        // A key that cannot read balances leaves the value unknown, and says so.
+        if venue_facts(venue).2.is_some() {
+            let err = account_value(&w.up, &target(&w, venue, "blind"), &nonces, &prices)
+                .await
+                .unwrap_err();
+            assert!(matches!(err, ValueError::Balances(_)), "{venue}: {err}");
+            assert!(
+                err.to_string().contains("balances could not be read"),
+                "{err}"
+            );
+        }
+    }
+    // Many keys at once: results in order, prices shared.
+    let targets: Vec<Target> = Venue::ALL
+        .iter()
+        .map(|v| target(&w, *v, "reader"))
+        .collect();
+    let all = value_all(&w.up, targets, 3).await;
+    assert_eq!(all.len(), 5);
+    for ((t, r), venue) in all.iter().zip(Venue::ALL) {
+        assert_eq!(t.venue, venue);
+        assert_eq!(r.as_ref().unwrap(), &d("36100.25"), "{venue}");
     }
     w.sim.shutdown().await;
 }

@@ -1,0 +1,693 @@
+//! Cancelling every open order of an account, as each venue does it (`keyfence kill
+//! --cancel-open`).
+//!
+//! Pure: this module builds the unsigned requests and reads the answers; the caller signs, sends
+//! and loops. The loop is *list -> cancel -> list again*, because listings are paged (OKX 100,
+//! Bybit 50, Coinbase by cursor) and orders can arrive while cancelling: the caller repeats
+//! until a listing comes back empty. Where one call cancels everything and its answer says how
+//! many (Kraken `CancelAll`), there is nothing to list ([`list_open_requests`] is empty).
+//!
+//! | venue    | list                                              | cancel                                            |
+//! |----------|---------------------------------------------------|---------------------------------------------------|
+//! | Binance  | `GET /api/v3/openOrders` (all symbols)            | `DELETE /api/v3/openOrders?symbol=S` per symbol   |
+//! | Bybit    | `GET /v5/order/realtime` spot; linear per settle coin | `POST /v5/order/cancel-all` per category (and symbol for linear) |
+//! | OKX      | `GET /api/v5/trade/orders-pending`                | `POST /api/v5/trade/cancel-batch-orders`, ≤ 20 each |
+//! | Coinbase | `GET /api/v3/brokerage/orders/historical/batch?order_status=OPEN` | `POST /api/v3/brokerage/orders/batch_cancel`, ≤ 100 each |
+//! | Kraken   | —                                                 | `POST /0/private/CancelAll`                       |
+//!
+//! Every cancel request classifies as [`EndpointClass::Cancel`](crate::EndpointClass), so a
+//! policy that allows cancelling while halted lets the kill switch through.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+
+use crate::{HttpRequest, KeyInfoError, Venue};
+
+/// Most orders one OKX `cancel-batch-orders` request may carry (OKX docs: "maximum 20 orders").
+pub const OKX_CANCEL_BATCH: usize = 20;
+
+/// Most order ids one Coinbase `batch_cancel` request carries. The Advanced Trade reference
+/// states no maximum; 100 keeps each request small (UNVERIFIED limit, chosen conservatively).
+pub const COINBASE_CANCEL_BATCH: usize = 100;
+
+/// Bybit spot `cancel-all` cancels only plain orders unless told otherwise (Bybit v5 docs,
+/// `orderFilter`: "If not passed, Order by default"), so the kill switch asks once per kind:
+/// a stop or TP/SL order left resting would trade after the switch.
+const BYBIT_SPOT_FILTERS: &[&str] = &["Order", "tpslOrder", "StopOrder"];
+
+/// Settle coins whose linear contracts are listed (Bybit requires one of symbol, baseCoin or
+/// settleCoin for linear listings and cancels).
+const BYBIT_LINEAR_SETTLE: &[&str] = &["USDT", "USDC"];
+
+/// One open order, as the venue identifies it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct OpenOrder {
+    /// The venue's own symbol spelling (`BTCUSDT`, `BTC-USDT`, `BTC-USD`).
+    pub symbol: String,
+    /// The venue's order id, as a string.
+    pub order_id: String,
+    /// Bybit only: the category the order was listed under (`spot`, `linear`), which its
+    /// cancel request must name. `None` elsewhere.
+    pub category: Option<String>,
+}
+
+/// The requests that list `venue`'s open orders (unsigned; pass each to [`crate::sign`]).
+/// Empty when one cancel-all call suffices and says how many it cancelled (Kraken).
+pub fn list_open_requests(venue: Venue) -> Vec<HttpRequest> {
+    match venue {
+        Venue::Binance => vec![HttpRequest::new("GET", "/api/v3/openOrders")],
+        Venue::Bybit => {
+            let mut out = vec![HttpRequest::new(
+                "GET",
+                "/v5/order/realtime?category=spot&openOnly=0&limit=50",
+            )];
+            out.extend(BYBIT_LINEAR_SETTLE.iter().map(|coin| {
+                HttpRequest::new(
+                    "GET",
+                    &format!(
+                        "/v5/order/realtime?category=linear&settleCoin={coin}&openOnly=0&limit=50"
+                    ),
+                )
+            }));
+            out
+        }
+        Venue::Okx => vec![HttpRequest::new(
+            "GET",
+            "/api/v5/trade/orders-pending?limit=100",
+        )],
+        Venue::Coinbase => vec![HttpRequest::new(
+            "GET",
+            "/api/v3/brokerage/orders/historical/batch?order_status=OPEN",
+        )],
+        Venue::Kraken => Vec::new(),
+    }
+}
+
+/// Read the open orders out of an answer to one of [`list_open_requests`].
+pub fn parse_open_orders(venue: Venue, body: &[u8]) -> Result<Vec<OpenOrder>, KeyInfoError> {
+    let v = json_body(body)?;
+    match venue {
+        Venue::Binance => binance_open(&v),
+        Venue::Bybit => bybit_open(&v),
+        Venue::Okx => okx_open(&v),
+        Venue::Coinbase => coinbase_open(&v),
+        Venue::Kraken => kraken_open(&v),
+    }
+}
+
+/// The requests that cancel `open` (unsigned; send each once, never retried). Kraken cancels
+/// everything with one call whatever `open` holds; elsewhere an empty `open` needs no request.
+pub fn cancel_requests(venue: Venue, open: &[OpenOrder]) -> Vec<HttpRequest> {
+    match venue {
+        Venue::Binance => symbols(open, |_| true)
+            .into_iter()
+            .map(|s| {
+                let query = form_urlencoded::Serializer::new(String::new())
+                    .append_pair("symbol", &s)
+                    .finish();
+                HttpRequest::new("DELETE", &format!("/api/v3/openOrders?{query}"))
+            })
+            .collect(),
+        Venue::Bybit => bybit_cancels(open),
+        Venue::Okx => open
+            .chunks(OKX_CANCEL_BATCH)
+            .map(|chunk| {
+                let items: Vec<Value> = chunk
+                    .iter()
+                    .map(|o| json!({"instId": o.symbol, "ordId": o.order_id}))
+                    .collect();
+                json_post("/api/v5/trade/cancel-batch-orders", &Value::Array(items))
+            })
+            .collect(),
+        Venue::Coinbase => open
+            .chunks(COINBASE_CANCEL_BATCH)
+            .map(|chunk| {
+                let ids: Vec<&str> = chunk.iter().map(|o| o.order_id.as_str()).collect();
+                json_post(
+                    "/api/v3/brokerage/orders/batch_cancel",
+                    &json!({ "order_ids": ids }),
+                )
+            })
+            .collect(),
+        Venue::Kraken => vec![
+            HttpRequest::new("POST", "/0/private/CancelAll")
+                .with_header("content-type", "application/x-www-form-urlencoded"),
+        ],
+    }
+}
+
+/// How many orders an answer to one of [`cancel_requests`] says were cancelled. A venue error
+/// for the whole request is [`KeyInfoError::Venue`]; orders that could not be cancelled one by
+/// one (already filled, already gone) are simply not counted.
+pub fn cancelled_count(venue: Venue, body: &[u8]) -> Result<usize, KeyInfoError> {
+    let v = json_body(body)?;
+    match venue {
+        Venue::Binance => binance_cancelled(&v),
+        Venue::Bybit => bybit_result(&v).and_then(|r| {
+            r.get("list")
+                .and_then(Value::as_array)
+                .map(Vec::len)
+                .ok_or_else(|| malformed("`result.list` is missing"))
+        }),
+        Venue::Okx => okx_cancelled(&v),
+        Venue::Coinbase => coinbase_cancelled(&v),
+        Venue::Kraken => kraken_result(&v).and_then(|r| {
+            r.get("count")
+                .and_then(Value::as_u64)
+                .and_then(|n| usize::try_from(n).ok())
+                .ok_or_else(|| malformed("`result.count` is missing"))
+        }),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared helpers
+
+fn json_body(body: &[u8]) -> Result<Value, KeyInfoError> {
+    serde_json::from_slice(body).map_err(|e| malformed(&format!("not JSON ({e})")))
+}
+
+fn malformed(detail: &str) -> KeyInfoError {
+    KeyInfoError::Malformed(detail.to_owned())
+}
+
+fn venue_error(code: impl ToString, message: Option<&Value>) -> KeyInfoError {
+    KeyInfoError::Venue {
+        code: code.to_string(),
+        message: message
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+    }
+}
+
+fn json_post(path: &str, body: &Value) -> HttpRequest {
+    HttpRequest::new("POST", path)
+        .with_header("content-type", "application/json")
+        .with_body(body.to_string())
+}
+
+/// A field that venues send as a string or a number, as a string.
+fn text(v: &Value, name: &str) -> Result<String, KeyInfoError> {
+    match v.get(name) {
+        Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+        Some(Value::Number(n)) => Ok(n.to_string()),
+        _ => Err(malformed(&format!("an order lacks `{name}`"))),
+    }
+}
+
+/// Distinct symbols of the orders `keep` selects, sorted (one request per symbol).
+fn symbols(open: &[OpenOrder], keep: impl Fn(&OpenOrder) -> bool) -> BTreeSet<String> {
+    open.iter()
+        .filter(|o| keep(o))
+        .map(|o| o.symbol.clone())
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Binance: a bare array on success, `{"code": -2011, "msg": ...}` on failure.
+
+fn binance_error(v: &Value) -> Option<KeyInfoError> {
+    let code = v.get("code").and_then(Value::as_i64)?;
+    Some(venue_error(code, v.get("msg")))
+}
+
+fn binance_open(v: &Value) -> Result<Vec<OpenOrder>, KeyInfoError> {
+    if let Some(e) = binance_error(v) {
+        return Err(e);
+    }
+    let list = v
+        .as_array()
+        .ok_or_else(|| malformed("expected an array of orders"))?;
+    list.iter()
+        .map(|o| {
+            Ok(OpenOrder {
+                symbol: text(o, "symbol")?,
+                order_id: text(o, "orderId")?,
+                category: None,
+            })
+        })
+        .collect()
+}
+
+fn binance_cancelled(v: &Value) -> Result<usize, KeyInfoError> {
+    match binance_error(v) {
+        // -2011 "Unknown order sent.": nothing was open on the symbol any more (filled or
+        // cancelled since the listing). Nothing to cancel is not a failure to cancel.
+        Some(KeyInfoError::Venue { code, .. }) if code == "-2011" => return Ok(0),
+        Some(e) => return Err(e),
+        None => {}
+    }
+    let list = v
+        .as_array()
+        .ok_or_else(|| malformed("expected an array of cancelled orders"))?;
+    // Plain orders carry `orderId`; an order list (OCO, OTO) carries its legs in `orderReports`.
+    Ok(list
+        .iter()
+        .map(|o| match o.get("orderReports").and_then(Value::as_array) {
+            Some(legs) => legs.len(),
+            None => usize::from(o.get("orderId").is_some()),
+        })
+        .sum())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bybit: `{"retCode": 0, "retMsg": "OK", "result": {...}}`.
+
+fn bybit_result(v: &Value) -> Result<&Value, KeyInfoError> {
+    match v.get("retCode").and_then(Value::as_i64) {
+        Some(0) => v
+            .get("result")
+            .ok_or_else(|| malformed("`result` is missing")),
+        Some(code) => Err(venue_error(code, v.get("retMsg"))),
+        None => Err(malformed("`retCode` is missing")),
+    }
+}
+
+fn bybit_open(v: &Value) -> Result<Vec<OpenOrder>, KeyInfoError> {
+    let r = bybit_result(v)?;
+    let category = r
+        .get("category")
+        .and_then(Value::as_str)
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| malformed("`result.category` is missing"))?;
+    let list = r
+        .get("list")
+        .and_then(Value::as_array)
+        .ok_or_else(|| malformed("`result.list` is missing"))?;
+    list.iter()
+        .map(|o| {
+            Ok(OpenOrder {
+                symbol: text(o, "symbol")?,
+                order_id: text(o, "orderId")?,
+                category: Some(category.to_owned()),
+            })
+        })
+        .collect()
+}
+
+/// Spot: one account-wide `cancel-all` per order kind. Linear (and any other category): one per
+/// symbol, because Bybit requires a symbol, base coin or settle coin there and the listing
+/// names the symbol.
+fn bybit_cancels(open: &[OpenOrder]) -> Vec<HttpRequest> {
+    let categories: BTreeSet<&str> = open.iter().filter_map(|o| o.category.as_deref()).collect();
+    let mut out = Vec::new();
+    for category in categories {
+        if category == "spot" {
+            out.extend(BYBIT_SPOT_FILTERS.iter().map(|f| {
+                json_post(
+                    "/v5/order/cancel-all",
+                    &json!({"category": "spot", "orderFilter": f}),
+                )
+            }));
+        } else {
+            out.extend(
+                symbols(open, |o| o.category.as_deref() == Some(category))
+                    .into_iter()
+                    .map(|s| {
+                        json_post(
+                            "/v5/order/cancel-all",
+                            &json!({"category": category, "symbol": s}),
+                        )
+                    }),
+            );
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// OKX: `{"code": "0", "msg": "", "data": [...]}`; batches answer "1" (all failed) or "2"
+// (partly) with a per-item `sCode`.
+
+fn okx_code(v: &Value) -> Result<String, KeyInfoError> {
+    match v.get("code") {
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(Value::Number(n)) => Ok(n.to_string()),
+        _ => Err(malformed("`code` is missing")),
+    }
+}
+
+fn okx_data(v: &Value) -> Result<&Vec<Value>, KeyInfoError> {
+    v.get("data")
+        .and_then(Value::as_array)
+        .ok_or_else(|| malformed("`data` is missing"))
+}
+
+fn okx_open(v: &Value) -> Result<Vec<OpenOrder>, KeyInfoError> {
+    let code = okx_code(v)?;
+    if code != "0" {
+        return Err(venue_error(code, v.get("msg")));
+    }
+    okx_data(v)?
+        .iter()
+        .map(|o| {
+            Ok(OpenOrder {
+                symbol: text(o, "instId")?,
+                order_id: text(o, "ordId")?,
+                category: None,
+            })
+        })
+        .collect()
+}
+
+fn okx_cancelled(v: &Value) -> Result<usize, KeyInfoError> {
+    let code = okx_code(v)?;
+    if !matches!(code.as_str(), "0" | "1" | "2") {
+        return Err(venue_error(code, v.get("msg")));
+    }
+    Ok(okx_data(v)?
+        .iter()
+        .filter(|item| item.get("sCode").and_then(Value::as_str) == Some("0"))
+        .count())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Coinbase: plain objects on success, `{"error": "PERMISSION_DENIED", "message": ...}` on failure.
+
+fn coinbase_error(v: &Value) -> Option<KeyInfoError> {
+    let code = v.get("error").and_then(Value::as_str)?;
+    Some(venue_error(code, v.get("message")))
+}
+
+fn coinbase_open(v: &Value) -> Result<Vec<OpenOrder>, KeyInfoError> {
+    if let Some(e) = coinbase_error(v) {
+        return Err(e);
+    }
+    let list = v
+        .get("orders")
+        .and_then(Value::as_array)
+        .ok_or_else(|| malformed("`orders` is missing"))?;
+    list.iter()
+        .map(|o| {
+            Ok(OpenOrder {
+                symbol: text(o, "product_id")?,
+                order_id: text(o, "order_id")?,
+                category: None,
+            })
+        })
+        .collect()
+}
+
+fn coinbase_cancelled(v: &Value) -> Result<usize, KeyInfoError> {
+    if let Some(e) = coinbase_error(v) {
+        return Err(e);
+    }
+    let results = v
+        .get("results")
+        .and_then(Value::as_array)
+        .ok_or_else(|| malformed("`results` is missing"))?;
+    Ok(results
+        .iter()
+        .filter(|r| r.get("success").and_then(Value::as_bool) == Some(true))
+        .count())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kraken: `{"error": [], "result": {...}}`.
+
+fn kraken_result(v: &Value) -> Result<&Value, KeyInfoError> {
+    let errors = v
+        .get("error")
+        .and_then(Value::as_array)
+        .ok_or_else(|| malformed("`error` is missing"))?;
+    if let Some(first) = errors.first() {
+        let all: Vec<&str> = errors.iter().filter_map(Value::as_str).collect();
+        return Err(KeyInfoError::Venue {
+            code: first.as_str().unwrap_or_default().to_owned(),
+            message: all.join("; "),
+        });
+    }
+    v.get("result")
+        .ok_or_else(|| malformed("`result` is missing"))
+}
+
+/// Kraken's `OpenOrders` answer (`result.open` keyed by txid). Not part of the cancel flow,
+/// which needs no listing, but read the same way when a caller lists anyway.
+fn kraken_open(v: &Value) -> Result<Vec<OpenOrder>, KeyInfoError> {
+    let open = kraken_result(v)?
+        .get("open")
+        .and_then(Value::as_object)
+        .ok_or_else(|| malformed("`result.open` is missing"))?;
+    open.iter()
+        .map(|(txid, o)| {
+            let symbol = o
+                .get("descr")
+                .and_then(|d| d.get("pair"))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            Ok(OpenOrder {
+                symbol,
+                order_id: txid.clone(),
+                category: None,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{EndpointClass, classify};
+
+    fn order(symbol: &str, id: &str, category: Option<&str>) -> OpenOrder {
+        OpenOrder {
+            symbol: symbol.into(),
+            order_id: id.into(),
+            category: category.map(str::to_owned),
+        }
+    }
+
+    fn sample(venue: Venue) -> Vec<OpenOrder> {
+        match venue {
+            Venue::Binance => (0..3)
+                .map(|i| order(["BTCUSDT", "ETHUSDT"][i % 2], &i.to_string(), None))
+                .collect(),
+            Venue::Bybit => vec![
+                order("BTCUSDT", "1", Some("spot")),
+                order("BTCUSDT", "2", Some("linear")),
+                order("ETHUSDT", "3", Some("linear")),
+            ],
+            Venue::Okx => (0..45)
+                .map(|i| order("BTC-USDT", &i.to_string(), None))
+                .collect(),
+            Venue::Coinbase => (0..150)
+                .map(|i| order("BTC-USD", &format!("id-{i}"), None))
+                .collect(),
+            Venue::Kraken => Vec::new(),
+        }
+    }
+
+    #[test]
+    fn every_cancel_request_classifies_as_cancel_and_every_listing_as_read() {
+        for venue in Venue::ALL {
+            let cancels = cancel_requests(venue, &sample(venue));
+            assert!(!cancels.is_empty(), "{venue}");
+            for req in &cancels {
+                assert_eq!(
+                    classify(venue, req),
+                    EndpointClass::Cancel,
+                    "{venue} {req:?}"
+                );
+            }
+            for req in list_open_requests(venue) {
+                assert_eq!(
+                    classify(venue, &req),
+                    EndpointClass::Read,
+                    "{venue} {req:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn batches_respect_the_venue_limits_and_cover_every_order() {
+        let okx = cancel_requests(Venue::Okx, &sample(Venue::Okx));
+        assert_eq!(okx.len(), 3);
+        let mut ids = Vec::new();
+        for req in &okx {
+            let items: Vec<Value> = serde_json::from_slice(&req.body).unwrap();
+            assert!(items.len() <= OKX_CANCEL_BATCH);
+            ids.extend(
+                items
+                    .iter()
+                    .map(|i| i["ordId"].as_str().unwrap().to_owned()),
+            );
+        }
+        assert_eq!(ids.len(), 45);
+
+        let cb = cancel_requests(Venue::Coinbase, &sample(Venue::Coinbase));
+        assert_eq!(cb.len(), 2);
+        let first: Value = serde_json::from_slice(&cb[0].body).unwrap();
+        assert_eq!(first["order_ids"].as_array().unwrap().len(), 100);
+    }
+
+    #[test]
+    fn binance_cancels_once_per_symbol() {
+        let reqs = cancel_requests(Venue::Binance, &sample(Venue::Binance));
+        let targets: Vec<String> = reqs.iter().map(HttpRequest::target).collect();
+        assert_eq!(
+            targets,
+            [
+                "/api/v3/openOrders?symbol=BTCUSDT",
+                "/api/v3/openOrders?symbol=ETHUSDT"
+            ]
+        );
+        assert!(reqs.iter().all(|r| r.method == "DELETE"));
+        assert!(cancel_requests(Venue::Binance, &[]).is_empty());
+    }
+
+    #[test]
+    fn bybit_cancels_spot_per_kind_and_linear_per_symbol() {
+        let reqs = cancel_requests(Venue::Bybit, &sample(Venue::Bybit));
+        let bodies: Vec<Value> = reqs
+            .iter()
+            .map(|r| serde_json::from_slice(&r.body).unwrap())
+            .collect();
+        assert_eq!(
+            bodies,
+            [
+                json!({"category": "linear", "symbol": "BTCUSDT"}),
+                json!({"category": "linear", "symbol": "ETHUSDT"}),
+                json!({"category": "spot", "orderFilter": "Order"}),
+                json!({"category": "spot", "orderFilter": "tpslOrder"}),
+                json!({"category": "spot", "orderFilter": "StopOrder"}),
+            ]
+        );
+        assert!(cancel_requests(Venue::Bybit, &[]).is_empty());
+    }
+
+    #[test]
+    fn kraken_needs_no_listing_and_one_cancel_all() {
+        assert!(list_open_requests(Venue::Kraken).is_empty());
+        let reqs = cancel_requests(Venue::Kraken, &[]);
+        assert_eq!(reqs.len(), 1);
+        assert_eq!(reqs[0].target(), "/0/private/CancelAll");
+    }
+
+    #[test]
+    fn listings_parse_in_each_venue_shape() {
+        let cases: [(Venue, &str, Vec<OpenOrder>); 5] = [
+            (
+                Venue::Binance,
+                r#"[{"symbol":"LTCBTC","orderId":1,"status":"NEW"}]"#,
+                vec![order("LTCBTC", "1", None)],
+            ),
+            (
+                Venue::Bybit,
+                r#"{"retCode":0,"retMsg":"OK","result":{"category":"linear","list":[{"symbol":"BTCUSDT","orderId":"fd4300ae"}],"nextPageCursor":""}}"#,
+                vec![order("BTCUSDT", "fd4300ae", Some("linear"))],
+            ),
+            (
+                Venue::Okx,
+                r#"{"code":"0","msg":"","data":[{"instId":"BTC-USDT","ordId":"312269865356374016"}]}"#,
+                vec![order("BTC-USDT", "312269865356374016", None)],
+            ),
+            (
+                Venue::Coinbase,
+                r#"{"orders":[{"order_id":"0000-000000-000000","product_id":"BTC-USD"}],"has_next":false}"#,
+                vec![order("BTC-USD", "0000-000000-000000", None)],
+            ),
+            (
+                Venue::Kraken,
+                r#"{"error":[],"result":{"open":{"OQCLML-BW3P3-BUCMWZ":{"descr":{"pair":"XBTUSD"}}}}}"#,
+                vec![order("XBTUSD", "OQCLML-BW3P3-BUCMWZ", None)],
+            ),
+        ];
+        for (venue, body, want) in cases {
+            assert_eq!(
+                parse_open_orders(venue, body.as_bytes()).unwrap(),
+                want,
+                "{venue}"
+            );
+        }
+    }
+
+    #[test]
+    fn venue_errors_are_reported_with_their_code() {
+        let cases = [
+            (
+                Venue::Binance,
+                r#"{"code":-2015,"msg":"Invalid API-key, IP, or permissions for action."}"#,
+                "-2015",
+            ),
+            (
+                Venue::Bybit,
+                r#"{"retCode":10005,"retMsg":"Permission denied","result":{}}"#,
+                "10005",
+            ),
+            (
+                Venue::Okx,
+                r#"{"code":"50120","msg":"API key doesn't have permission","data":[]}"#,
+                "50120",
+            ),
+            (
+                Venue::Coinbase,
+                r#"{"error":"PERMISSION_DENIED","message":"Missing required scopes"}"#,
+                "PERMISSION_DENIED",
+            ),
+            (
+                Venue::Kraken,
+                r#"{"error":["EGeneral:Permission denied"]}"#,
+                "EGeneral:Permission denied",
+            ),
+        ];
+        for (venue, body, want) in cases {
+            let e = cancelled_count(venue, body.as_bytes()).unwrap_err();
+            assert!(
+                matches!(&e, KeyInfoError::Venue { code, .. } if code == want),
+                "{venue}: {e:?}"
+            );
+            if venue != Venue::Kraken {
+                let e = parse_open_orders(venue, body.as_bytes()).unwrap_err();
+                assert!(matches!(e, KeyInfoError::Venue { .. }), "{venue}: {e:?}");
+            }
+        }
+        assert!(matches!(
+            parse_open_orders(Venue::Okx, b"<html>"),
+            Err(KeyInfoError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn cancel_answers_count_only_what_was_cancelled() {
+        let cases = [
+            (
+                Venue::Binance,
+                r#"[{"symbol":"BTCUSDT","orderId":1},{"symbol":"BTCUSDT","orderId":2},
+                    {"orderListId":7,"orderReports":[{"orderId":3},{"orderId":4}]}]"#,
+                4,
+            ),
+            (
+                Venue::Binance,
+                r#"{"code":-2011,"msg":"Unknown order sent."}"#,
+                0,
+            ),
+            (
+                Venue::Bybit,
+                r#"{"retCode":0,"retMsg":"OK","result":{"list":[{"orderId":"1"},{"orderId":"2"}],"success":"1"}}"#,
+                2,
+            ),
+            (
+                Venue::Okx,
+                r#"{"code":"2","msg":"Bulk operation partially succeeded","data":[{"ordId":"1","sCode":"0"},{"ordId":"","sCode":"51400"}]}"#,
+                1,
+            ),
+            (
+                Venue::Coinbase,
+                r#"{"results":[{"success":true,"order_id":"a"},{"success":false,"order_id":"b"}]}"#,
+                1,
+            ),
+            (Venue::Kraken, r#"{"error":[],"result":{"count":3}}"#, 3),
+        ];
+        for (venue, body, want) in cases {
+            assert_eq!(
+                cancelled_count(venue, body.as_bytes()).unwrap(),
+                want,
+                "{venue}"
+            );
+        }
+    }
+}

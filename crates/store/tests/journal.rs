@@ -1,0 +1,338 @@
+//! The journal on a real SQLite file: concurrent appends chain correctly, group commit
+//! batches, reservations feed `usage` and `recover_pending`, a journal that cannot be written
+//! fails closed.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::{TempDir, d, open, open_signed, raw, request};
+use keyfence_store::{CheckpointSigner, NewEntry, Pending, RECOVERY_MESSAGE, StoreError};
+use keyfence_types::Venue;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn chain_verifies_after_many_concurrent_appends() {
+    let dir = TempDir::new("concurrent");
+    let key = CheckpointSigner::generate_pkcs8().unwrap();
+    let (store, pk) = open_signed(&dir.db(), key.expose(), 100).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for t in 0..16u64 {
+        let journal = store.journal();
+        tasks.spawn(async move {
+            let mut seqs = Vec::new();
+            for i in 0..50 {
+                seqs.push(
+                    journal
+                        .append(request(&format!("bot{t}"), t * 1000 + i))
+                        .await
+                        .unwrap(),
+                );
+            }
+            seqs
+        });
+    }
+    let mut seqs = BTreeSet::new();
+    while let Some(r) = tasks.join_next().await {
+        for s in r.unwrap() {
+            assert!(seqs.insert(s), "seq {s} handed out twice");
+        }
+    }
+    // seq 1 is the "new store, active" control entry.
+    assert_eq!(seqs, (2..=801).collect::<BTreeSet<u64>>());
+    let report = store.verify(Some(&pk)).await.unwrap();
+    assert_eq!(report.first_bad, None, "{report:?}");
+    assert_eq!(report.entries, 801);
+    assert!(report.checkpoints >= 7, "{report:?}");
+    assert_eq!(report.public_key_hex, Some(hex::encode(&pk)));
+    assert!(store.journal().healthy());
+    let stats = store.journal().stats();
+    assert_eq!(stats.entries, 801);
+    assert_eq!(stats.failures, 0);
+}
+
+#[tokio::test]
+async fn group_commit_batches_many_appends_into_one_transaction() {
+    let dir = TempDir::new("batch");
+    let store = open(&dir.db()).await;
+    let before = store.journal().stats();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..300u64 {
+        let journal = store.journal();
+        tasks.spawn(async move { journal.append(request("b", i)).await.unwrap() });
+    }
+    let mut seqs = BTreeSet::new();
+    while let Some(r) = tasks.join_next().await {
+        seqs.insert(r.unwrap());
+    }
+    assert_eq!(seqs.len(), 300);
+    let after = store.journal().stats();
+    let commits = after.commits - before.commits;
+    assert_eq!(after.commands - before.commands, 300);
+    assert!(
+        commits < 300,
+        "300 appends took {commits} commits: no batching"
+    );
+    assert!(after.max_batch > 1, "{after:?}");
+    // The appended entries really are in the file, in seq order.
+    let all = store.entries(0, 1000).await.unwrap();
+    assert_eq!(all.len(), 301);
+    assert_eq!(all.last().unwrap().seq, 301);
+}
+
+#[tokio::test]
+async fn entries_tail_and_jsonl_export_agree() {
+    let dir = TempDir::new("read");
+    let store = open(&dir.db()).await;
+    for i in 0..10 {
+        store.journal().append(request("b", i)).await.unwrap();
+    }
+    let page = store.entries(3, 4).await.unwrap();
+    assert_eq!(
+        page.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        vec![4, 5, 6, 7]
+    );
+    let tail = store.tail(3).await.unwrap();
+    assert_eq!(
+        tail.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        vec![9, 10, 11]
+    );
+    assert_eq!(tail[2].message.as_deref(), Some("entry 9"));
+    assert_eq!(tail[2].notional, Some(d("650.50")));
+    assert_eq!(tail[2].prev_hash, tail[1].hash);
+
+    let mut out = Vec::new();
+    assert_eq!(store.export_jsonl(0, &mut out).await.unwrap(), 11);
+    let text = String::from_utf8(out).unwrap();
+    let parsed: Vec<keyfence_store::JournalEntry> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(parsed, store.entries(0, 100).await.unwrap());
+    // Decimals keep their exact spelling in the export.
+    assert!(text.contains("\"650.50\""));
+}
+
+fn pending(id: &str, bot: &str, day: i64, notional: &str, qty: &str) -> Pending {
+    Pending {
+        id: id.to_owned(),
+        ts_ms: day * 86_400_000 + 1000,
+        bot: bot.to_owned(),
+        venue: Venue::Binance,
+        day,
+        notional: d(notional),
+        orders: 1,
+        positions: vec![("BTCUSDT".to_owned(), d(qty))],
+        symbol: Some("BTCUSDT".to_owned()),
+        side: Some("buy".to_owned()),
+        class: "trade".to_owned(),
+    }
+}
+
+fn allowed(bot: &str, day: i64, notional: &str, qty: &str, reservation: Option<&str>) -> NewEntry {
+    NewEntry {
+        ts_ms: day * 86_400_000 + 2000,
+        decision: "allow".to_owned(),
+        rules: vec!["class".to_owned()],
+        notional: Some(d(notional)),
+        upstream_status: Some(200),
+        reservation_id: reservation.map(str::to_owned),
+        positions: vec![("BTCUSDT".to_owned(), d(qty))],
+        orders: 1,
+        ..request(bot, 0)
+    }
+}
+
+#[tokio::test]
+async fn reservations_count_in_usage_and_settle_with_their_entry() {
+    let dir = TempDir::new("usage");
+    let store = open(&dir.db()).await;
+    let j = store.journal();
+    let day = 20_000;
+    j.reserve(pending("r1", "alpha", day, "100", "0.5"))
+        .await
+        .unwrap();
+    j.reserve(pending("r2", "alpha", day, "50", "0.25"))
+        .await
+        .unwrap();
+    // A reservation id is unique; refusing it does not make the journal unhealthy.
+    let dup = j.reserve(pending("r1", "alpha", day, "1", "1")).await;
+    assert!(
+        matches!(dup, Err(StoreError::DuplicateReservation(ref id)) if id == "r1"),
+        "{dup:?}"
+    );
+    assert!(j.healthy());
+
+    let u = store.usage(day).await.unwrap();
+    assert_eq!(u.len(), 1);
+    assert_eq!((u[0].notional, u[0].orders), (d("150"), 2));
+    assert_eq!(u[0].positions, vec![("BTCUSDT".to_owned(), d("0.75"))]);
+
+    // r1's outcome is journaled: the reservation goes, the entry counts instead (no double count).
+    j.append(allowed("alpha", day, "100", "0.5", Some("r1")))
+        .await
+        .unwrap();
+    let u = store.usage(day).await.unwrap();
+    assert_eq!((u[0].notional, u[0].orders), (d("150"), 2));
+    assert_eq!(u[0].positions, vec![("BTCUSDT".to_owned(), d("0.75"))]);
+
+    // Released after an exchange rejection (orders 0), a denial, and yesterday's sell: only the
+    // sell's position counts today.
+    let mut rejected = allowed("alpha", day, "999", "9", None);
+    rejected.orders = 0;
+    rejected.positions.clear();
+    j.append(rejected).await.unwrap();
+    j.append(request("alpha", 1)).await.unwrap();
+    j.append(allowed("alpha", day - 1, "70", "-0.1", None))
+        .await
+        .unwrap();
+    j.append(allowed("beta", day, "5", "0.01", None))
+        .await
+        .unwrap();
+    let u = store.usage(day).await.unwrap();
+    assert_eq!(u.len(), 2);
+    assert_eq!(
+        (u[0].bot.as_str(), u[0].notional, u[0].orders),
+        ("alpha", d("150"), 2)
+    );
+    assert_eq!(u[0].positions, vec![("BTCUSDT".to_owned(), d("0.65"))]);
+    assert_eq!(
+        (u[1].bot.as_str(), u[1].notional, u[1].orders),
+        ("beta", d("5"), 1)
+    );
+}
+
+#[tokio::test]
+async fn pending_reservations_survive_a_restart_and_become_recovery_entries() {
+    let dir = TempDir::new("recover");
+    let day = 20_001;
+    {
+        let store = open(&dir.db()).await;
+        store
+            .journal()
+            .reserve(pending("r1", "alpha", day, "100", "0.5"))
+            .await
+            .unwrap();
+        store
+            .journal()
+            .reserve(pending("r2", "alpha", day, "40", "-0.2"))
+            .await
+            .unwrap();
+        store.close().await;
+    }
+    let store = open(&dir.db()).await;
+    let before = store.usage(day).await.unwrap();
+    assert_eq!((before[0].notional, before[0].orders), (d("140"), 2));
+
+    assert_eq!(store.recover_pending().await.unwrap(), 2);
+    let tail = store.tail(2).await.unwrap();
+    for e in &tail {
+        assert_eq!(e.kind, "recovery");
+        assert_eq!(e.decision, "allow");
+        assert_eq!(e.upstream_status, None);
+        assert_eq!(e.message.as_deref(), Some(RECOVERY_MESSAGE));
+        assert_eq!(e.bot.as_deref(), Some("alpha"));
+        assert_eq!(e.orders, 1);
+    }
+    assert_eq!(tail[0].notional, Some(d("100")));
+    assert_eq!(tail[1].positions, vec![("BTCUSDT".to_owned(), d("-0.2"))]);
+    // Counted once: the reservations are gone, the recovery entries carry the usage. The
+    // recovery entries are stamped now, so `day` no longer holds them; the positions remain.
+    assert_eq!(store.recover_pending().await.unwrap(), 0);
+    let after = store.usage(day).await.unwrap();
+    assert_eq!(after[0].positions, vec![("BTCUSDT".to_owned(), d("0.3"))]);
+    assert_eq!(store.verify(None).await.unwrap().first_bad, None);
+}
+
+#[tokio::test]
+async fn closed_pool_makes_append_fail_and_healthy_false() {
+    let dir = TempDir::new("closed");
+    let store = open(&dir.db()).await;
+    let j = store.journal();
+    j.append(request("b", 0)).await.unwrap();
+    assert!(j.healthy());
+    store.close().await;
+    let err = j.append(request("b", 1)).await.unwrap_err();
+    assert!(matches!(err, StoreError::JournalUnavailable(_)), "{err}");
+    assert!(
+        err.to_string().contains("trading requests are denied"),
+        "{err}"
+    );
+    assert!(!j.healthy());
+    assert!(j.reserve(pending("r", "b", 1, "1", "1")).await.is_err());
+    assert!(j.stats().failures >= 2);
+}
+
+#[tokio::test]
+async fn a_locked_database_fails_closed_then_recovers() {
+    let dir = TempDir::new("locked");
+    let store = open(&dir.db()).await;
+    let j = store.journal();
+    j.append(request("b", 0)).await.unwrap();
+
+    // Another process holds the write lock past the 5 s busy timeout.
+    let other = raw(&dir.db()).await;
+    let mut lock = other.begin_with("BEGIN IMMEDIATE").await.unwrap();
+    sqlx::query("INSERT INTO nonce_floors (key, floor) VALUES ('x', 1)")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let err = j.append(request("b", 1)).await.unwrap_err();
+    assert!(matches!(err, StoreError::JournalUnavailable(_)), "{err}");
+    assert!(!j.healthy());
+    lock.rollback().await.unwrap();
+
+    // The failed entry left nothing behind; the next one chains on cleanly.
+    let seq = j.append(request("b", 2)).await.unwrap();
+    assert_eq!(seq, 3);
+    assert!(j.healthy());
+    assert_eq!(store.verify(None).await.unwrap().first_bad, None);
+}
+
+/// Current-thread runtime: the six appends below are all queued before the writer runs, so
+/// they share one transaction.
+#[tokio::test]
+async fn a_write_failing_mid_batch_fails_the_whole_batch_and_answers_every_caller() {
+    let dir = TempDir::new("midbatch");
+    let store = open(&dir.db()).await;
+    let j = store.journal();
+    // A trigger stands in for a disk error on one particular insert.
+    let pool = raw(&dir.db()).await;
+    sqlx::query(
+        "CREATE TRIGGER boom BEFORE INSERT ON journal WHEN NEW.message = 'boom' \
+         BEGIN SELECT RAISE(ABORT, 'simulated write failure'); END",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let commits_before = j.stats().commits;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..6u64 {
+        let j = j.clone();
+        let mut e = request("b", i);
+        if i == 2 {
+            e.message = Some("boom".to_owned());
+        }
+        tasks.spawn(async move { j.append(e).await });
+    }
+    let mut failures = 0;
+    while let Some(r) = tasks.join_next().await {
+        let err = r.unwrap().unwrap_err();
+        assert!(matches!(err, StoreError::JournalUnavailable(_)), "{err}");
+        assert!(err.to_string().contains("simulated write failure"), "{err}");
+        failures += 1;
+    }
+    assert_eq!(failures, 6);
+    assert!(!j.healthy());
+    assert_eq!(j.stats().commits, commits_before);
+    // Nothing of the failed transaction is left behind.
+    assert_eq!(store.tail(1).await.unwrap()[0].seq, 1);
+
+    sqlx::query("DROP TRIGGER boom")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(j.append(request("b", 100)).await.unwrap(), 2);
+    assert!(j.healthy());
+    assert_eq!(store.verify(None).await.unwrap().first_bad, None);
+}

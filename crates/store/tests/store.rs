@@ -1,0 +1,275 @@
+//! Kill-switch state, bots and rotation, nonce floors, schema versioning.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{TempDir, open, opts, raw};
+use keyfence_store::{BotCredential, BotRecord, Mode, Store, StoreError};
+use keyfence_types::Venue;
+
+#[tokio::test]
+async fn a_fresh_store_is_active_and_journals_it() {
+    let dir = TempDir::new("fresh");
+    let store = open(&dir.db()).await;
+    let c = store.control().await;
+    assert_eq!(c.mode, Mode::Active);
+    let first = store.entries(0, 10).await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!(
+        (first[0].kind.as_str(), first[0].decision.as_str()),
+        ("control", "active")
+    );
+    // Reopening does not journal it again.
+    drop(store);
+    let store = open(&dir.db()).await;
+    assert_eq!(store.entries(0, 10).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn mode_changes_round_trip_are_journaled_and_bump_the_stamp() {
+    let dir = TempDir::new("mode");
+    let store = open(&dir.db()).await;
+    let s0 = store.stamp();
+    store
+        .set_mode(Mode::Reducing, "alice", "volatility")
+        .await
+        .unwrap();
+    let s1 = store.stamp();
+    assert!(s1 > s0);
+    store
+        .set_mode(Mode::Halted, "bob", "incident #7")
+        .await
+        .unwrap();
+    assert!(store.stamp() > s1);
+    let c = store.control().await;
+    assert_eq!(
+        (c.mode, c.who.as_str(), c.why.as_str()),
+        (Mode::Halted, "bob", "incident #7")
+    );
+    assert!(c.changed_ms > 0);
+    let tail = store.tail(2).await.unwrap();
+    assert_eq!(tail[0].decision, "reducing");
+    assert_eq!(tail[1].kind, "control");
+    assert_eq!(tail[1].decision, "halted");
+    assert_eq!(tail[1].message.as_deref(), Some("by bob: incident #7"));
+    // Another handle on the same file (another process) sees the same mode and stamp.
+    let other = open(&dir.db()).await;
+    assert_eq!(other.control().await.mode, Mode::Halted);
+    assert_eq!(other.stamp(), store.stamp());
+}
+
+#[tokio::test]
+async fn a_damaged_or_missing_control_row_reads_as_halted() {
+    let dir = TempDir::new("damaged");
+    let store = open(&dir.db()).await;
+    let pool = raw(&dir.db()).await;
+    sqlx::query("UPDATE control SET mode = 'running'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let c = store.control().await;
+    assert_eq!(c.mode, Mode::Halted);
+    assert!(c.why.contains("mode `running`"), "{}", c.why);
+
+    sqlx::query("DELETE FROM control")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(store.control().await.mode, Mode::Halted);
+    // Reopening does not resurrect "active": only a brand-new store starts Active.
+    drop(store);
+    let store = open(&dir.db()).await;
+    assert_eq!(store.control().await.mode, Mode::Halted);
+
+    sqlx::query("DROP TABLE control")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(store.control().await.mode, Mode::Halted);
+}
+
+fn cred(id: &str, api_key: &str, created_ms: i64) -> BotCredential {
+    BotCredential {
+        id: id.to_owned(),
+        api_key: api_key.to_owned(),
+        sealed: Some(
+            "-----BEGIN AGE ENCRYPTED FILE-----\nsecretblob\n-----END AGE ENCRYPTED FILE-----"
+                .to_owned(),
+        ),
+        public_key: None,
+        created_ms,
+        valid_until_ms: None,
+    }
+}
+
+fn bot(name: &str, api_key: &str) -> BotRecord {
+    BotRecord {
+        name: name.to_owned(),
+        venue: Venue::Okx,
+        key_label: "okx-main".to_owned(),
+        policy: "conservative".to_owned(),
+        allow_ips: vec!["10.0.0.0/8".to_owned()],
+        created_ms: 1000,
+        revoked_ms: None,
+        credentials: vec![cred("c1", api_key, 1000)],
+    }
+}
+
+#[tokio::test]
+async fn bots_round_trip_and_duplicates_are_refused() {
+    let dir = TempDir::new("bots");
+    let store = open(&dir.db()).await;
+    let s0 = store.stamp();
+    let alpha = bot("alpha", "kf_alpha");
+    store.add_bot(&alpha).await.unwrap();
+    assert!(store.stamp() > s0);
+    assert_eq!(store.bots().await.unwrap(), vec![alpha.clone()]);
+
+    let same_name = store.add_bot(&bot("alpha", "kf_other")).await.unwrap_err();
+    assert!(
+        matches!(same_name, StoreError::Duplicate { what: "name", .. }),
+        "{same_name}"
+    );
+    let same_key = store.add_bot(&bot("beta", "kf_alpha")).await.unwrap_err();
+    assert!(
+        matches!(
+            same_key,
+            StoreError::Duplicate {
+                what: "api key",
+                ..
+            }
+        ),
+        "{same_key}"
+    );
+    assert_eq!(store.bots().await.unwrap().len(), 1);
+    // Refusals do not poison the journal.
+    assert!(store.journal().healthy());
+    let tail = store.tail(1).await.unwrap();
+    assert_eq!(
+        (tail[0].decision.as_str(), tail[0].bot.as_deref()),
+        ("add-bot", Some("alpha"))
+    );
+    // The sealed blob is neither journaled nor printed.
+    assert!(!format!("{:?}", tail[0]).contains("secretblob"));
+    assert!(!format!("{alpha:?}").contains("secretblob"));
+}
+
+#[tokio::test]
+async fn rotation_bounds_old_credentials_and_revocation_is_journaled() {
+    let dir = TempDir::new("rotate");
+    let store = open(&dir.db()).await;
+    store.add_bot(&bot("alpha", "kf_1")).await.unwrap();
+    let s = store.stamp();
+    store
+        .rotate_bot("alpha", &cred("c2", "kf_2", 5000), 9000)
+        .await
+        .unwrap();
+    assert!(store.stamp() > s);
+    let b = &store.bots().await.unwrap()[0];
+    assert_eq!(b.credentials.len(), 2);
+    assert_eq!(
+        (
+            b.credentials[0].id.as_str(),
+            b.credentials[0].valid_until_ms
+        ),
+        ("c1", Some(9000))
+    );
+    assert_eq!(
+        (
+            b.credentials[1].id.as_str(),
+            b.credentials[1].valid_until_ms
+        ),
+        ("c2", None)
+    );
+    assert!(b.credentials[0].valid_at(8999) && !b.credentials[0].valid_at(9000));
+    assert!(b.credentials[1].valid_at(i64::MAX));
+
+    // A second rotation never extends a credential that already ends sooner.
+    store
+        .rotate_bot("alpha", &cred("c3", "kf_3", 6000), 20_000)
+        .await
+        .unwrap();
+    let b = &store.bots().await.unwrap()[0];
+    let until: Vec<_> = b.credentials.iter().map(|c| c.valid_until_ms).collect();
+    assert_eq!(until, vec![Some(9000), Some(20_000), None]);
+
+    let dup = store
+        .rotate_bot("alpha", &cred("c4", "kf_2", 7000), 1)
+        .await
+        .unwrap_err();
+    assert!(matches!(dup, StoreError::Duplicate { .. }), "{dup}");
+    let missing = store
+        .rotate_bot("nobody", &cred("c5", "kf_5", 1), 1)
+        .await
+        .unwrap_err();
+    assert!(matches!(missing, StoreError::NoSuchBot(_)), "{missing}");
+    assert!(matches!(
+        store.revoke_bot("nobody", "ops").await,
+        Err(StoreError::NoSuchBot(_))
+    ));
+
+    store.revoke_bot("alpha", "ops").await.unwrap();
+    let b = &store.bots().await.unwrap()[0];
+    assert!(b.revoked_ms.is_some());
+    let tail = store.tail(1).await.unwrap();
+    assert_eq!(
+        (tail[0].kind.as_str(), tail[0].decision.as_str()),
+        ("control", "revoke")
+    );
+    assert_eq!(tail[0].message.as_deref(), Some("by ops"));
+    let revoked = store
+        .rotate_bot("alpha", &cred("c6", "kf_6", 1), 1)
+        .await
+        .unwrap_err();
+    assert!(matches!(revoked, StoreError::Revoked(_)), "{revoked}");
+    assert_eq!(store.verify(None).await.unwrap().first_bad, None);
+}
+
+#[tokio::test]
+async fn nonce_floors_only_rise_and_survive_reopen() {
+    let dir = TempDir::new("nonce");
+    {
+        let store = open(&dir.db()).await;
+        assert_eq!(store.nonce_floor("kraken-main").await.unwrap(), 0);
+        store
+            .set_nonce_floor("kraken-main", 1_700_000_000_000_100)
+            .await
+            .unwrap();
+        store.set_nonce_floor("kraken-main", 5).await.unwrap();
+        assert_eq!(
+            store.nonce_floor("kraken-main").await.unwrap(),
+            1_700_000_000_000_100
+        );
+        store
+            .set_nonce_floor("kraken-main", 1_700_000_000_000_200)
+            .await
+            .unwrap();
+        store.set_nonce_floor("bot:alpha", 7).await.unwrap();
+        let too_big = store.set_nonce_floor("x", u64::MAX).await.unwrap_err();
+        assert!(matches!(too_big, StoreError::OutOfRange(_)), "{too_big}");
+        store.close().await;
+    }
+    let store = open(&dir.db()).await;
+    assert_eq!(
+        store.nonce_floor("kraken-main").await.unwrap(),
+        1_700_000_000_000_200
+    );
+    assert_eq!(store.nonce_floor("bot:alpha").await.unwrap(), 7);
+}
+
+#[tokio::test]
+async fn a_store_from_a_newer_keyfence_is_refused() {
+    let dir = TempDir::new("newer");
+    open(&dir.db()).await.close().await;
+    let pool = raw(&dir.db()).await;
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (99, 'from the future', 1, x'00', 0)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let err = Store::open(&dir.db(), opts()).await.unwrap_err();
+    assert!(matches!(err, StoreError::Migrate(_)), "{err}");
+    assert!(err.to_string().contains("upgrade keyfence"), "{err}");
+}
