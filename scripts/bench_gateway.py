@@ -139,6 +139,6 @@ if __name__ == "__main__":
         selftest()
     elif cmd == "journal-summary":
         r = json.load(sys.stdin)
-        print(f"`keyfence journal verify` passed: {r['entries']} entries, {r['checkpoints']} signed checkpoints")
+        print(f"`keyfence journal verify` passed: {r['entries']} entries, signed checkpoints: {r['checkpoints']}")
     else:
         sys.exit(f"unknown command `{cmd}`")
