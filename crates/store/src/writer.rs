@@ -244,13 +244,17 @@ async fn process(
     let mut cmds = batch.into_iter();
     let mut admin_changed = false;
     let mut checkpointed = false;
+    let idle = n == 0;
     let result: Result<(), StoreError> = async {
         let mut tx = cfg.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let mut head = read_head(&mut tx).await?;
+        // The chain head is read only when a command chains an entry (a batch of reservations
+        // alone never touches the journal table), and then inside this transaction.
+        let mut head: Option<Head> = None;
         for cmd in cmds.by_ref() {
             match cmd {
                 Cmd::Append(e, r) => {
-                    let res = push(&mut tx, &mut head, *e).await.map(Ok);
+                    let h = head_of(&mut tx, &mut head).await?;
+                    let res = push(&mut tx, h, *e).await.map(Ok);
                     settle(&mut done, Done::Seq, r, res)?;
                 }
                 Cmd::Reserve(p, r) => {
@@ -258,20 +262,29 @@ async fn process(
                     settle(&mut done, Done::Unit, r, res)?;
                 }
                 Cmd::Recover(r) => {
-                    let res = recover(&mut tx, &mut head).await.map(Ok);
+                    let h = head_of(&mut tx, &mut head).await?;
+                    let res = recover(&mut tx, h).await.map(Ok);
                     settle(&mut done, Done::Seq, r, res)?;
                 }
                 Cmd::Admin(op, r) => {
-                    let res = admin(&mut tx, &mut head, *op).await;
+                    let h = head_of(&mut tx, &mut head).await?;
+                    let res = admin(&mut tx, h, *op).await;
                     admin_changed |= settle(&mut done, Done::Unit, r, res)?;
                 }
             }
         }
-        if let Some(signer) = &cfg.signer {
-            checkpointed = checkpoint(&mut tx, &head, signer, cfg, *last_checkpoint).await?;
+        // A checkpoint is due only after new entries, or on the idle timer.
+        let wrote = head.as_ref().is_some_and(|h| h.written > 0);
+        if let Some(signer) = &cfg.signer
+            && (wrote || idle)
+        {
+            let h = head_of(&mut tx, &mut head).await?;
+            checkpointed = checkpoint(&mut tx, h, signer, cfg, *last_checkpoint).await?;
         }
         tx.commit().await?;
-        shared.entries.fetch_add(head.written, Ordering::Relaxed);
+        if let Some(h) = &head {
+            shared.entries.fetch_add(h.written, Ordering::Relaxed);
+        }
         Ok(())
     }
     .await;
@@ -308,6 +321,18 @@ async fn process(
             }
         }
     }
+}
+
+/// The head, read on first use within the transaction.
+async fn head_of<'h>(
+    conn: &mut SqliteConnection,
+    head: &'h mut Option<Head>,
+) -> Result<&'h mut Head, StoreError> {
+    if head.is_none() {
+        *head = Some(read_head(conn).await?);
+    }
+    head.as_mut()
+        .ok_or_else(|| StoreError::JournalUnavailable("no chain head".into()))
 }
 
 async fn read_head(conn: &mut SqliteConnection) -> Result<Head, StoreError> {
