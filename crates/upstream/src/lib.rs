@@ -211,8 +211,10 @@ impl Upstream {
         let mut attempt = 1;
         loop {
             let req = build(attempt).map_err(UpstreamError::Build)?;
-            let url = format!("{base}{}", req.target());
-            let result = self.once(&url, &req, attempt).await;
+            // Errors name the URL without its query: Binance signs in the query, and an error
+            // message (to a bot, a log, the journal) must not hand out a replayable request.
+            let url = format!("{base}{}", req.path);
+            let result = self.once(base, &url, &req, attempt).await;
             let retry_after = match &result {
                 Ok(resp) => match resp.status {
                     429 | 500..=599 => resp.header("retry-after").and_then(parse_retry_after),
@@ -252,13 +254,16 @@ impl Upstream {
 
     async fn once(
         &self,
+        base: &str,
         url: &str,
         req: &HttpRequest,
         attempt: u32,
     ) -> Result<UpstreamResponse, UpstreamError> {
         let method = reqwest::Method::from_bytes(req.method.as_bytes())
             .map_err(|_| UpstreamError::Build(format!("bad method `{}`", req.method)))?;
-        let mut rb = self.client.request(method, url);
+        let mut rb = self
+            .client
+            .request(method, format!("{base}{}", req.target()));
         for (k, v) in &req.headers {
             rb = rb.header(k.as_str(), v.as_str());
         }
@@ -268,7 +273,7 @@ impl Upstream {
         let resp = rb
             .send()
             .await
-            .map_err(|e| classify(url, attempt, &e, self.policy.timeout))?;
+            .map_err(|e| classify(url, attempt, e, self.policy.timeout))?;
         let status = resp.status().as_u16();
         let headers = resp
             .headers()
@@ -283,7 +288,7 @@ impl Upstream {
         let body = resp
             .bytes()
             .await
-            .map_err(|e| classify(url, attempt, &e, self.policy.timeout))?
+            .map_err(|e| classify(url, attempt, e, self.policy.timeout))?
             .to_vec();
         Ok(UpstreamResponse {
             status,
@@ -294,7 +299,9 @@ impl Upstream {
     }
 }
 
-fn classify(url: &str, attempts: u32, e: &reqwest::Error, timeout: Duration) -> UpstreamError {
+fn classify(url: &str, attempts: u32, e: reqwest::Error, timeout: Duration) -> UpstreamError {
+    // reqwest names the full URL (query included) in its message; `url` is ours, query-less.
+    let e = &e.without_url();
     if e.is_timeout() {
         UpstreamError::Timeout {
             url: url.to_owned(),
@@ -337,6 +344,37 @@ fn parse_retry_after(v: &str) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Binance signs in the query: no error text may carry it.
+    #[tokio::test]
+    async fn error_text_never_carries_a_signed_query() {
+        let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
+        let up = Upstream::new(Policy {
+            max_attempts: 1,
+            timeout: Duration::from_secs(2),
+            ..Policy::default()
+        })
+        .unwrap();
+        let e = up
+            .send("http://127.0.0.1:1", Retry::Never, |_| {
+                Ok(HttpRequest::new(
+                    "GET",
+                    "/api/v3/openOrders?symbol=BTCUSDT&timestamp=1&signature=abcdef0123",
+                ))
+            })
+            .await
+            .unwrap_err();
+        let text = e.to_string();
+        assert!(matches!(e, UpstreamError::Connect { .. }), "{text}");
+        assert!(
+            !text.contains("signature") && !text.contains("abcdef0123"),
+            "{text}"
+        );
+        assert!(
+            text.contains("http://127.0.0.1:1/api/v3/openOrders"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn backoff_doubles_up_to_the_cap_and_honours_retry_after() {
