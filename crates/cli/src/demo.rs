@@ -159,31 +159,8 @@ async fn send(
     nonce: &mut u64,
     rng: &SystemRandom,
 ) -> anyhow::Result<(u16, String)> {
-    let key = SigningKey::from_credential(venue, cred, rng)?;
-    let host = base
-        .split("://")
-        .nth(1)
-        .ok_or_else(|| anyhow!("bad base URL {base}"))?
-        .to_owned();
-    *nonce += 1;
-    let n = *nonce;
-    let resp = client
-        .send(base, Retry::Never, |_| {
-            let mut req = req.clone();
-            let ctx = SignContext {
-                now_ms: now_ms(),
-                nonce: Some(n),
-                host: &host,
-                rng,
-            };
-            sign(venue, &key, &mut req, &ctx).map_err(|e| e.to_string())?;
-            Ok(req)
-        })
-        .await?;
-    Ok((
-        resp.status,
-        String::from_utf8_lossy(&resp.body).into_owned(),
-    ))
+    let signed = sign_now(venue, cred, req, base, nonce, rng)?;
+    send_raw(client, base, signed).await
 }
 
 /// The last trade of the demo account, as the simulator's ledger records it (quantity, price).
@@ -613,7 +590,7 @@ price_band_pct = "2"
     ];
     let mut replay: Option<HttpRequest> = None;
     for (what, want_allow, req) in cases {
-        let signed = sign_as_bot(venue, &bot, req, &gw_url, &mut nonce, &rng)?;
+        let signed = sign_now(venue, &bot, req, &gw_url, &mut nonce, &rng)?;
         if replay.is_none() {
             replay = Some(signed.clone());
         }
@@ -647,7 +624,7 @@ price_band_pct = "2"
         .set_mode(Mode::Halted, "demo", "exchange incident")
         .await?;
     tokio::time::sleep(std::time::Duration::from_millis(150)).await;
-    let signed = sign_as_bot(
+    let signed = sign_now(
         venue,
         &bot,
         order_request(venue, &spec(1, 2, None, "BTCUSDT")),
@@ -665,7 +642,7 @@ price_band_pct = "2"
         &format!("{status} {body}"),
     );
     let open = HttpRequest::new("DELETE", "/api/v3/openOrders?symbol=BTCUSDT");
-    let signed = sign_as_bot(venue, &bot, open, &gw_url, &mut nonce, &rng)?;
+    let signed = sign_now(venue, &bot, open, &gw_url, &mut nonce, &rng)?;
     let (status, body) = send_raw(client, &gw_url, signed).await?;
     let (decision, rule) = last_decision(&gw).await?;
     if decision == "allow" {
@@ -702,16 +679,21 @@ price_band_pct = "2"
     Ok(wrong == 0 && verified && tickers <= 2)
 }
 
-fn sign_as_bot(
+/// `req` signed now with `cred` for `base` (the next nonce, for Kraken).
+fn sign_now(
     venue: Venue,
-    bot: &Credential,
+    cred: &Credential,
     mut req: HttpRequest,
     base: &str,
     nonce: &mut u64,
     rng: &SystemRandom,
 ) -> anyhow::Result<HttpRequest> {
-    let key = SigningKey::from_credential(venue, bot, rng)?;
-    let host = base.split("://").nth(1).unwrap_or("").to_owned();
+    let key = SigningKey::from_credential(venue, cred, rng)?;
+    let host = base
+        .split("://")
+        .nth(1)
+        .ok_or_else(|| anyhow!("bad base URL {base}"))?
+        .to_owned();
     *nonce += 1;
     sign(
         venue,
