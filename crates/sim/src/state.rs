@@ -664,7 +664,7 @@ fn sim_key(k: &KeyConfig, kind: &'static str) -> Result<SimKey, String> {
     let ip_ranges = k
         .ip_allowlist
         .iter()
-        .map(|s| s.parse::<IpRange>())
+        .map(|s| s.parse::<IpRange>().map_err(|e| e.to_string()))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(SimKey {
         api_key: k.api_key.clone(),

@@ -2,6 +2,7 @@
 //!
 //! Architecture invariant: this crate does no I/O and never reads the clock.
 
+pub mod net;
 mod secret;
 
 pub use secret::{SecretBytes, SecretString};
