@@ -223,6 +223,17 @@ class Gateway:
         out = [json.loads(line) for line in p.stdout.splitlines() if line.strip()]
         return [e for e in out if e["seq"] > since_seq]
 
+    def journal_where(self, pred, since_seq=0, timeout=5.0):
+        """Entries after `since_seq` that satisfy `pred`, waiting up to `timeout` seconds for
+        the first: the gateway commits an allowed request's entry just after answering it
+        (refusals are journaled before they are answered)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [e for e in self.journal(since_seq) if pred(e)]
+            if found or time.monotonic() > deadline:
+                return found
+            time.sleep(0.05)
+
     def last_seq(self):
         p = self.run("journal", "tail", "-n", "1", "--format", "json", "--config", self.config)
         entries = json.loads(p.stdout)

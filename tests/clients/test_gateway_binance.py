@@ -100,7 +100,7 @@ def test_ccxt_orders_fill_with_the_real_key(gateway, sim, bots):
     posts = [r for r in signed(sim, VENUE, seq) if r["path"] == "/api/v3/order" and r["method"] == "POST"]
     assert [r["status"] for r in posts] == [200, 200]
     assert_real_key_only(sim, seq, bots["ccxt"]["api_key"])
-    allowed = [e for e in gateway.journal() if e["decision"] == "allow" and e.get("order_id") == str(market["id"])]
+    allowed = gateway.journal_where(lambda e: e["decision"] == "allow" and e.get("order_id") == str(market["id"]))
     assert len(allowed) == 1 and allowed[0]["bot"] == bots["ccxt"]["name"]
 
 

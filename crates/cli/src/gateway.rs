@@ -12,7 +12,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use keyfence_gateway::config::{GatewayConfig, valid_name};
 use keyfence_gateway::issue::{Issued, issue};
 use keyfence_store::Mode;
-use keyfence_store::{BotCredential, BotRecord, Store, StoreOptions};
+use keyfence_store::{BotCredential, BotRecord, Store, StoreOptions, SyncMode};
 
 use crate::vault::{Failure, Format, Globals, home, usage};
 
@@ -64,8 +64,9 @@ async fn open_store(g: &Globals, cfg: Option<&GatewayConfig>) -> Result<Store> {
 }
 
 fn cli_store_options() -> StoreOptions {
+    // One-shot commands: every change is on disk before the command returns.
     StoreOptions {
-        sync_full: true,
+        sync: SyncMode::Strict,
         checkpoint_every: 1000,
         checkpoint_interval: Duration::from_secs(300),
     }

@@ -27,8 +27,10 @@ pub struct GatewayConfig {
 pub struct GatewaySection {
     /// The SQLite file (journal, bots, kill switch), relative to the data directory.
     pub database: PathBuf,
-    /// `full` (fsync every commit; survives power loss) or `normal` (survives a crash of the
-    /// process, not of the machine).
+    /// When the journal reaches the disk: `full` (the default: each group commit is fsynced
+    /// right after it; an answer waits for its reservation's fsync), `strict` (each commit
+    /// fsynced before anyone hears of it) or `normal` (survives a crash of the process, not of
+    /// the machine). See docs/gateway.md.
     pub sync: SyncMode,
     /// Sign a journal checkpoint every this many entries...
     pub checkpoint_every: u64,
@@ -42,12 +44,7 @@ pub struct GatewaySection {
     pub drain_seconds: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SyncMode {
-    Full,
-    Normal,
-}
+pub use keyfence_store::SyncMode;
 
 impl Default for GatewaySection {
     fn default() -> Self {

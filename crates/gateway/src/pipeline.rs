@@ -6,9 +6,13 @@
 //!    and source IPs outside the bot's allowlist;
 //! 3. read the orders (unreadable orders are refused) and decide by the bot's policy, which
 //!    reserves capacity (caps hold under concurrency);
-//! 4. for trading requests, persist the reservation before forwarding (caps survive a crash);
+//! 4. for trading requests, commit the reservation before forwarding (caps survive a crash);
 //! 5. re-sign with the real key and forward; give the capacity back if the exchange rejected;
-//! 6. journal (group commit), then answer with the exchange's response unchanged.
+//! 6. once the reservation is on disk (`sync = "full"`: its fsync ran while the request was at
+//!    the exchange), queue the journal entry and answer with the exchange's response
+//!    unchanged. The entry commits right after (group commit); if the gateway dies first, the
+//!    reservation becomes a "recovery" entry at the next start, so the request still counts.
+//!    Refusals are journaled before they are answered.
 //!
 //! Every refusal is answered in the venue's own error shape with the rule id in the message.
 
@@ -312,10 +316,12 @@ pub async fn handle(gw: &Gateway, inc: Incoming<'_>) -> Answer {
         rec.orders = r.orders;
     }
 
-    // --- 4. make the reservation durable before anything reaches the exchange
-    let reservation_id = match &decision.reservation {
+    // --- 4. record the reservation before anything reaches the exchange (committed: a crash
+    // of the gateway cannot lose it; with `sync = "full"` its fsync runs while the request is
+    // at the exchange, and the answer waits for it below)
+    let (reservation_id, reserved) = match &decision.reservation {
         Some(r) => match reserve(gw, venue, &rec, r, now).await {
-            Ok(id) => Some(id),
+            Ok((id, reserved)) => (Some(id), Some(reserved)),
             Err(()) => {
                 gw.ledger.release(r);
                 let d = Denial::new(
@@ -325,7 +331,7 @@ pub async fn handle(gw: &Gateway, inc: Incoming<'_>) -> Answer {
                 return refuse(gw, venue, &rec, "journal-unavailable", d, now, started).await;
             }
         },
-        None => None,
+        None => (None, None),
     };
 
     // --- 5. re-sign and forward
@@ -362,7 +368,14 @@ pub async fn handle(gw: &Gateway, inc: Incoming<'_>) -> Answer {
         }
     };
 
-    // --- 6. journal, then answer
+    // --- 6. journal, then answer once the reservation is on disk
+    if let Some(reserved) = reserved
+        && let Err(e) = reserved.durable().await
+    {
+        // The request has been forwarded; the bot still gets the exchange's answer. The
+        // journal is unhealthy now, so nothing more that trades is forwarded.
+        tracing::error!(error = %e, "a reservation did not reach the disk");
+    }
     if !counted {
         rec.positions.clear();
         rec.orders = 0;
@@ -379,9 +392,9 @@ pub async fn handle(gw: &Gateway, inc: Incoming<'_>) -> Answer {
         order_id,
         reservation_id,
     );
-    if let Err(e) = gw.journal.append(entry).await {
-        tracing::error!(error = %e, "journal append failed after forwarding");
-    }
+    // Not awaited: the entry's COMMIT would be a second round trip to the writer thread on
+    // every order's path. The reservation already covers a crash in between (see above).
+    gw.journal.submit(entry);
     answer
 }
 
@@ -529,7 +542,7 @@ async fn reserve(
     rec: &Record,
     r: &Reservation,
     now: i64,
-) -> Result<String, ()> {
+) -> Result<(String, keyfence_store::Reserved), ()> {
     let mut id = [0u8; 16];
     ring::rand::SecureRandom::fill(&gw.rng, &mut id).map_err(|_| ())?;
     let id = hex::encode(id);
@@ -547,7 +560,7 @@ async fn reserve(
         class: rec.class.as_str().to_owned(),
     };
     match gw.journal.reserve(p).await {
-        Ok(()) => Ok(id),
+        Ok(reserved) => Ok((id, reserved)),
         Err(e) => {
             tracing::error!(error = %e, "cannot record a reservation");
             Err(())

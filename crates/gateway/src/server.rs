@@ -23,7 +23,7 @@ use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
 
-use crate::config::{GatewayConfig, SyncMode, TlsConfig};
+use crate::config::{GatewayConfig, TlsConfig};
 use crate::nonce::NonceSource;
 use crate::now_ms;
 use crate::pipeline::{self, Gateway, RealKey};
@@ -94,7 +94,7 @@ pub async fn start(
     let signer = CheckpointSigner::from_pkcs8(secrets_ref.journal_key_pkcs8())
         .map_err(|_| StartError::JournalKey)?;
     let opts = StoreOptions {
-        sync_full: config.gateway.sync == SyncMode::Full,
+        sync: config.gateway.sync,
         checkpoint_every: config.gateway.checkpoint_every,
         checkpoint_interval: Duration::from_secs(config.gateway.checkpoint_seconds),
     };

@@ -9,6 +9,10 @@ pub enum StoreError {
     )]
     Db(#[from] sqlx::Error),
     #[error(
+        "database error: {0}; help: check that the keyfence home is writable and the disk is not full"
+    )]
+    Sqlite(#[from] rusqlite::Error),
+    #[error(
         "cannot migrate the store: {0}; help: if this store was written by a newer keyfence, upgrade keyfence"
     )]
     Migrate(#[from] sqlx::migrate::MigrateError),

@@ -3,7 +3,7 @@
 //! - kill-switch mode (`control`): anything unreadable reads as `Halted`;
 //! - bots and their credentials (rotation bounds old credentials' validity);
 //! - nonce floors (only ever rise);
-//! - the hash-chained journal, written by one group-commit task ([`Journal`]), with durable
+//! - the hash-chained journal, written by one group-commit thread ([`Journal`]), with durable
 //!   pending reservations and Ed25519-signed checkpoints; [`Store::verify`] names the first bad
 //!   entry.
 //!
@@ -35,17 +35,56 @@ pub use mode::{ControlState, Mode, UnknownMode};
 pub use model::{
     BotCredential, BotRecord, JournalEntry, JournalStats, NewEntry, Pending, Usage, VerifyReport,
 };
-pub use writer::Journal;
 pub use writer::RECOVERY_MESSAGE;
+pub use writer::{Journal, Reserved};
 
 use writer::AdminOp;
+
+/// When a journal write counts as done. Every mode survives a crash of the process (a commit
+/// is in the OS before anyone hears of it); they differ on a crash of the machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncMode {
+    /// Every commit is fsynced before its callers hear back (SQLite `synchronous=FULL`).
+    Strict,
+    /// Every commit is fsynced right after it, in the same writer thread (group commit);
+    /// callers hear back at COMMIT, and a reservation's [`Reserved::durable`] resolves after
+    /// the fsync. The gateway forwards while the fsync runs and answers the bot only after it.
+    #[default]
+    Full,
+    /// The disk catches up at SQLite's checkpoints (`synchronous=NORMAL`): the last commits
+    /// may be lost on power loss.
+    Normal,
+}
+
+impl SyncMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncMode::Strict => "strict",
+            SyncMode::Full => "full",
+            SyncMode::Normal => "normal",
+        }
+    }
+}
+
+impl std::str::FromStr for SyncMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "strict" => Ok(SyncMode::Strict),
+            "full" => Ok(SyncMode::Full),
+            "normal" => Ok(SyncMode::Normal),
+            other => Err(format!(
+                "`{other}` is not a sync mode; use \"strict\", \"full\" or \"normal\""
+            )),
+        }
+    }
+}
 
 /// How the store writes.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
-    /// `synchronous=FULL` (survives power loss) instead of NORMAL (survives a process crash;
-    /// the last commits may be lost on power loss).
-    pub sync_full: bool,
+    pub sync: SyncMode,
     /// Sign a checkpoint after this many entries…
     pub checkpoint_every: u64,
     /// …or after this long, whichever comes first.
@@ -55,7 +94,7 @@ pub struct StoreOptions {
 impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
-            sync_full: true,
+            sync: SyncMode::Full,
             checkpoint_every: 1000,
             checkpoint_interval: Duration::from_secs(300),
         }
@@ -119,10 +158,12 @@ impl Store {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .busy_timeout(Duration::from_secs(5))
-            .synchronous(if opts.sync_full {
-                SqliteSynchronous::Full
-            } else {
+            // The pool writes nonce floors and migrations; those are fsynced unless the
+            // whole store runs `normal`.
+            .synchronous(if opts.sync == SyncMode::Normal {
                 SqliteSynchronous::Normal
+            } else {
+                SqliteSynchronous::Full
             })
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
@@ -132,12 +173,13 @@ impl Store {
         migrator().run(&pool).await?;
         let stamp_path = stamp::path_for(path);
         let journal = writer::spawn(writer::WriterConfig {
-            pool: pool.clone(),
+            path: path.to_owned(),
+            sync: opts.sync,
             signer,
             checkpoint_every: opts.checkpoint_every.max(1),
             checkpoint_interval: opts.checkpoint_interval,
             stamp_path: stamp_path.clone(),
-        });
+        })?;
         journal.admin(AdminOp::Init).await?;
         Ok(Store {
             inner: Arc::new(Inner {
@@ -148,9 +190,11 @@ impl Store {
         })
     }
 
-    /// Close the connection pool. Later writes fail (and `Journal::healthy` turns false);
-    /// for a clean shutdown once the gateway has stopped taking requests.
+    /// Stop the journal writer (after what is queued) and close the connection pool. Later
+    /// writes fail (and `Journal::healthy` turns false); for a clean shutdown once the gateway
+    /// has stopped taking requests.
     pub async fn close(&self) {
+        self.inner.journal.close().await;
         self.inner.pool.close().await;
     }
 
@@ -263,7 +307,14 @@ impl Store {
 
     // --- journal
 
-    /// The journal handle (cheap clone); the group-commit writer task sits behind it.
+    /// Read-your-writes for readers in this process: wait until what this process's writer
+    /// has queued (entries the gateway submits without waiting, see `Journal::submit`) is
+    /// committed. A stopped writer has nothing more to commit, so its error is ignored.
+    pub(crate) async fn settle(&self) {
+        drop(self.inner.journal.flush().await);
+    }
+
+    /// The journal handle (cheap clone); the group-commit writer thread sits behind it.
     pub fn journal(&self) -> Journal {
         self.inner.journal.clone()
     }

@@ -75,6 +75,7 @@ impl Store {
         after_seq: u64,
         limit: u64,
     ) -> Result<Vec<JournalEntry>, StoreError> {
+        self.settle().await;
         let sql = format!("SELECT {ENTRY_COLUMNS} FROM journal WHERE seq > ? ORDER BY seq LIMIT ?");
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(rows::to_i64(after_seq, "seq")?)
@@ -88,6 +89,7 @@ impl Store {
 
     /// The last `n` entries, oldest first.
     pub async fn tail(&self, n: u64) -> Result<Vec<JournalEntry>, StoreError> {
+        self.settle().await;
         let sql = format!("SELECT {ENTRY_COLUMNS} FROM journal ORDER BY seq DESC LIMIT ?");
         let mut out = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(rows::to_i64(n, "limit")?)
@@ -104,6 +106,7 @@ impl Store {
     /// `orders > 0`, including recovery entries) plus pending reservations for that day; net
     /// positions all time. `day` is the UTC day number (ms / 86 400 000).
     pub async fn usage(&self, day: i64) -> Result<Vec<Usage>, StoreError> {
+        self.settle().await;
         let mut tally: BTreeMap<String, Tally> = BTreeMap::new();
         let counted = sqlx::query(
             "SELECT bot, ts_ms, notional, orders, positions FROM journal \

@@ -5,8 +5,8 @@ use std::str::FromStr;
 
 use keyfence_types::Venue;
 use rust_decimal::Decimal;
+use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
 
 use crate::error::StoreError;
 use crate::model::{BotCredential, JournalEntry, Pending};
@@ -77,44 +77,6 @@ pub(crate) fn entry_from_row(row: &SqliteRow) -> Result<JournalEntry, StoreError
     })
 }
 
-pub(crate) async fn insert_entry(
-    conn: &mut SqliteConnection,
-    e: &JournalEntry,
-) -> Result<(), StoreError> {
-    let rules = serde_json::to_string(&e.rules).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    sqlx::query(
-        "INSERT INTO journal (seq, ts_ms, kind, bot, venue, class, method, path, symbol, side, \
-         quantity, notional, decision, rules, upstream_status, latency_us, order_id, message, \
-         positions, orders, prev_hash, hash) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(to_i64(e.seq, "seq")?)
-    .bind(e.ts_ms)
-    .bind(e.kind.clone())
-    .bind(e.bot.clone())
-    .bind(e.venue.map(|v| v.as_str()))
-    .bind(e.class.clone())
-    .bind(e.method.clone())
-    .bind(e.path.clone())
-    .bind(e.symbol.clone())
-    .bind(e.side.clone())
-    .bind(e.quantity.map(|d| d.to_string()))
-    .bind(e.notional.map(|d| d.to_string()))
-    .bind(e.decision.clone())
-    .bind(rules)
-    .bind(e.upstream_status.map(i64::from))
-    .bind(e.latency_us.map(|l| to_i64(l, "latency_us")).transpose()?)
-    .bind(e.order_id.clone())
-    .bind(e.message.clone())
-    .bind(positions_json(&e.positions)?)
-    .bind(to_i64(e.orders, "orders")?)
-    .bind(e.prev_hash.clone())
-    .bind(e.hash.clone())
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
 pub(crate) fn pending_from_row(row: &SqliteRow) -> Result<Pending, StoreError> {
     Ok(Pending {
         id: row.try_get("id")?,
@@ -142,23 +104,79 @@ pub(crate) fn credential_from_row(row: &SqliteRow) -> Result<BotCredential, Stor
     })
 }
 
-pub(crate) async fn insert_credential(
-    conn: &mut SqliteConnection,
+// --- the journal writer's side (rusqlite, on its own thread)
+
+pub(crate) fn insert_entry_rq(
+    conn: &rusqlite::Connection,
+    e: &JournalEntry,
+) -> Result<(), StoreError> {
+    let rules = serde_json::to_string(&e.rules).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO journal (seq, ts_ms, kind, bot, venue, class, method, path, symbol, side, \
+         quantity, notional, decision, rules, upstream_status, latency_us, order_id, message, \
+         positions, orders, prev_hash, hash) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )?;
+    stmt.execute(rusqlite::params![
+        to_i64(e.seq, "seq")?,
+        e.ts_ms,
+        e.kind,
+        e.bot,
+        e.venue.map(|v| v.as_str()),
+        e.class,
+        e.method,
+        e.path,
+        e.symbol,
+        e.side,
+        e.quantity.map(|d| d.to_string()),
+        e.notional.map(|d| d.to_string()),
+        e.decision,
+        rules,
+        e.upstream_status.map(i64::from),
+        e.latency_us.map(|l| to_i64(l, "latency_us")).transpose()?,
+        e.order_id,
+        e.message,
+        positions_json(&e.positions)?,
+        to_i64(e.orders, "orders")?,
+        e.prev_hash,
+        e.hash,
+    ])?;
+    Ok(())
+}
+
+pub(crate) fn pending_from_rq(row: &rusqlite::Row<'_>) -> Result<Pending, StoreError> {
+    Ok(Pending {
+        id: row.get("id")?,
+        ts_ms: row.get("ts_ms")?,
+        bot: row.get("bot")?,
+        venue: venue(&row.get::<_, String>("venue")?)?,
+        day: row.get("day")?,
+        notional: decimal(&row.get::<_, String>("notional")?, "notional")?,
+        orders: to_u64(row.get("orders")?, "orders")?,
+        positions: positions(&row.get::<_, String>("positions")?)?,
+        symbol: row.get("symbol")?,
+        side: row.get("side")?,
+        class: row.get("class")?,
+    })
+}
+
+pub(crate) fn insert_credential_rq(
+    conn: &rusqlite::Connection,
     bot: &str,
     c: &BotCredential,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    conn.prepare_cached(
         "INSERT INTO credentials (id, bot, api_key, sealed, public_key, created_ms, valid_until_ms) \
          VALUES (?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(c.id.clone())
-    .bind(bot.to_owned())
-    .bind(c.api_key.clone())
-    .bind(c.sealed.clone())
-    .bind(c.public_key.clone())
-    .bind(c.created_ms)
-    .bind(c.valid_until_ms)
-    .execute(&mut *conn)
-    .await?;
+    )?
+    .execute(rusqlite::params![
+        c.id,
+        bot,
+        c.api_key,
+        c.sealed,
+        c.public_key,
+        c.created_ms,
+        c.valid_until_ms,
+    ])?;
     Ok(())
 }

@@ -21,6 +21,7 @@ impl Store {
         &self,
         pinned_public_key: Option<&[u8]>,
     ) -> Result<VerifyReport, StoreError> {
+        self.settle().await;
         let pinned = pinned_public_key.map(hex::encode);
         let mut problems: Vec<(u64, String)> = Vec::new();
 

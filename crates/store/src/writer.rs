@@ -1,17 +1,32 @@
-//! The journal writer: one task owns every journal write and batches whatever is queued into a
-//! single `BEGIN IMMEDIATE … COMMIT` (group commit). Callers are answered only after COMMIT, so
-//! a response the gateway sends is always backed by a durable entry. The chain head is read
-//! inside each transaction (under SQLite's write lock), so two processes writing the same file
-//! (the gateway and a `keyfence kill`) still produce one unbroken chain.
+//! The journal writer: one thread owns every journal write, on its own SQLite connection, and
+//! batches whatever is queued into a single `BEGIN IMMEDIATE … COMMIT` (group commit). The
+//! chain head is read inside each transaction (under SQLite's write lock), so two processes
+//! writing the same file (the gateway and a `keyfence kill`) still produce one unbroken chain.
+//!
+//! When a caller hears back depends on the [`SyncMode`]:
+//!
+//! - `Strict`: after COMMIT with `synchronous=FULL` (SQLite fsyncs the WAL in the commit).
+//! - `Full`: COMMIT writes the WAL (`synchronous=NORMAL`: in the OS, so a killed process loses
+//!   nothing), callers of `append` and `reserve` hear back at once, and a second thread, the
+//!   syncer, fdatasyncs the WAL (one fsync for every commit made while the previous one ran), so
+//!   the writer never waits for the disk. A batch nobody waits on (entries only) shares the next
+//!   awaited fsync or is fsynced within `LAZY_SYNC` (5 ms). A reservation carries a [`Reserved`] whose
+//!   `durable()` resolves after that fsync, so the gateway forwards while the disk catches up
+//!   and answers the bot only once the reservation is on disk. Control changes are answered
+//!   after the fsync.
+//! - `Normal`: after COMMIT (`synchronous=NORMAL`); the disk catches up at SQLite checkpoints.
 
+use std::fs::File;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use sqlx::{Row, SqliteConnection, SqlitePool};
-use tokio::sync::{mpsc, oneshot};
+use rusqlite::{Connection, OptionalExtension};
+use tokio::sync::oneshot;
 
+use crate::SyncMode;
 use crate::chain::{self, CheckpointSigner, GENESIS};
 use crate::error::StoreError;
 use crate::mode::Mode;
@@ -20,8 +35,6 @@ use crate::rows;
 
 /// Most commands one transaction carries.
 const MAX_BATCH: usize = 4096;
-/// Queue depth before `append` waits (back-pressure instead of unbounded memory).
-const QUEUE: usize = 16_384;
 
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
@@ -48,9 +61,13 @@ pub(crate) enum AdminOp {
 
 pub(crate) enum Cmd {
     Append(Box<NewEntry>, Reply<u64>),
-    Reserve(Box<Pending>, Reply<()>),
+    Reserve(Box<Pending>, Reply<Reserved>),
     Admin(Box<AdminOp>, Reply<()>),
     Recover(Reply<u64>),
+    /// Answered after the batch it is in commits (a barrier for in-process readers).
+    Flush(Reply<()>),
+    /// Close the connection and stop; later calls fail.
+    Close(Reply<()>),
 }
 
 #[derive(Default)]
@@ -78,6 +95,24 @@ impl std::fmt::Debug for Journal {
     }
 }
 
+/// A reservation the writer has committed. [`Reserved::durable`] resolves once it is on disk
+/// (at once unless the store runs [`SyncMode::Full`], where the fsync follows the commit).
+#[derive(Debug)]
+pub struct Reserved {
+    durable: Option<oneshot::Receiver<Result<(), StoreError>>>,
+}
+
+impl Reserved {
+    /// Wait until the reservation is on disk. An error means the fsync failed: the journal is
+    /// then unhealthy and trading requests are refused until a later commit reaches the disk.
+    pub async fn durable(self) -> Result<(), StoreError> {
+        match self.durable {
+            None => Ok(()),
+            Some(rx) => rx.await.unwrap_or_else(|_| Err(gone())),
+        }
+    }
+}
+
 fn gone() -> StoreError {
     StoreError::JournalUnavailable("the journal writer has stopped".to_owned())
 }
@@ -89,13 +124,30 @@ impl Journal {
         self.call(|r| Cmd::Append(Box::new(entry), r)).await
     }
 
-    /// Durable pending reservation before forwarding a trading request.
-    pub async fn reserve(&self, p: Pending) -> Result<(), StoreError> {
+    /// Queue an entry without waiting for its COMMIT (the writer logs a failure and turns
+    /// unhealthy). An in-process reader that must see it calls [`Journal::flush`] first.
+    pub fn submit(&self, entry: NewEntry) {
+        let (reply, _) = oneshot::channel();
+        if self.tx.send(Cmd::Append(Box::new(entry), reply)).is_err() {
+            self.shared.healthy.store(false, Ordering::Release);
+            tracing::error!("the journal writer has stopped; an entry was not written");
+        }
+    }
+
+    /// Resolves once every command queued before it has been committed (and, with
+    /// `SyncMode::Full`, fsynced).
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.call(Cmd::Flush).await
+    }
+
+    /// Record a pending reservation before forwarding a trading request; resolves after
+    /// COMMIT. Await [`Reserved::durable`] before answering the bot.
+    pub async fn reserve(&self, p: Pending) -> Result<Reserved, StoreError> {
         self.call(|r| Cmd::Reserve(Box::new(p), r)).await
     }
 
-    /// false after a failed commit (the gateway then denies trading requests: fail closed);
-    /// true again after a later commit succeeds.
+    /// false after a failed commit or fsync (the gateway then denies trading requests: fail
+    /// closed); true again after a later commit succeeds.
     pub fn healthy(&self) -> bool {
         self.shared.healthy.load(Ordering::Acquire)
     }
@@ -120,9 +172,15 @@ impl Journal {
         self.call(Cmd::Recover).await
     }
 
+    pub(crate) async fn close(&self) {
+        // Already stopped is fine.
+        drop(self.call(Cmd::Close).await);
+        self.shared.healthy.store(false, Ordering::Release);
+    }
+
     async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Cmd) -> Result<T, StoreError> {
         let (reply, rx) = oneshot::channel();
-        if self.tx.send(make(reply)).await.is_err() {
+        if self.tx.send(make(reply)).is_err() {
             self.shared.healthy.store(false, Ordering::Release);
             return Err(gone());
         }
@@ -131,71 +189,87 @@ impl Journal {
 }
 
 pub(crate) struct WriterConfig {
-    pub pool: SqlitePool,
+    pub path: PathBuf,
+    pub sync: SyncMode,
     pub signer: Option<CheckpointSigner>,
     pub checkpoint_every: u64,
     pub checkpoint_interval: Duration,
     pub stamp_path: PathBuf,
 }
 
-/// Start the writer task; it ends when every `Journal` handle is dropped.
-pub(crate) fn spawn(cfg: WriterConfig) -> Journal {
-    let (tx, rx) = mpsc::channel(QUEUE);
+/// Open the writer's connection and start its thread; the thread ends when every `Journal`
+/// handle is dropped or on `close`.
+pub(crate) fn spawn(cfg: WriterConfig) -> Result<Journal, StoreError> {
+    let conn = Connection::open(&cfg.path)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    let sync = if cfg.sync == SyncMode::Strict {
+        "FULL"
+    } else {
+        "NORMAL"
+    };
+    conn.pragma_update(None, "synchronous", sync)?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    let (tx, rx) = mpsc::channel();
     let shared = Arc::new(Shared::default());
     shared.healthy.store(true, Ordering::Release);
-    tokio::spawn(run(cfg, rx, Arc::clone(&shared)));
-    Journal { tx, shared }
-}
-
-async fn run(cfg: WriterConfig, mut rx: mpsc::Receiver<Cmd>, shared: Arc<Shared>) {
-    let mut last_checkpoint = Instant::now();
-    loop {
-        let first = if cfg.signer.is_some() {
-            let due = last_checkpoint + cfg.checkpoint_interval;
-            tokio::select! {
-                cmd = rx.recv() => cmd,
-                () = tokio::time::sleep_until(due.into()) => {
-                    // Idle: sign what has accumulated since the last checkpoint.
-                    process(&cfg, Vec::new(), &shared, &mut last_checkpoint).await;
-                    // Also when nothing was due, so an idle writer does not spin on the timer.
-                    last_checkpoint = Instant::now();
-                    continue;
-                }
-            }
-        } else {
-            rx.recv().await
+    let syncer = if cfg.sync == SyncMode::Full {
+        let (stx, srx) = mpsc::channel();
+        let mut wal = cfg.path.as_os_str().to_owned();
+        wal.push("-wal");
+        let syncer = Syncer {
+            wal_path: PathBuf::from(wal),
+            wal: None,
+            shared: Arc::clone(&shared),
         };
-        let Some(first) = first else { break };
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(cmd) => batch.push(cmd),
-                Err(_) => break,
-            }
-        }
-        process(&cfg, batch, &shared, &mut last_checkpoint).await;
-    }
+        let handle = std::thread::Builder::new()
+            .name("keyfence-fsync".to_owned())
+            .spawn(move || syncer.run(srx))
+            .map_err(|e| StoreError::JournalUnavailable(format!("cannot start the syncer: {e}")))?;
+        Some((stx, handle))
+    } else {
+        None
+    };
+    let state = Writer {
+        conn,
+        syncer,
+        cfg,
+        shared: Arc::clone(&shared),
+        last_checkpoint: Instant::now(),
+        checkpoint_seq: None,
+    };
+    std::thread::Builder::new()
+        .name("keyfence-journal".to_owned())
+        .spawn(move || state.run(rx))
+        .map_err(|e| StoreError::JournalUnavailable(format!("cannot start the writer: {e}")))?;
+    Ok(Journal { tx, shared })
 }
 
-/// An answer held back until COMMIT.
+struct Writer {
+    conn: Connection,
+    /// `SyncMode::Full`: where committed batches go to be fsynced.
+    syncer: Option<(mpsc::Sender<SyncJob>, std::thread::JoinHandle<()>)>,
+    cfg: WriterConfig,
+    shared: Arc<Shared>,
+    last_checkpoint: Instant,
+    /// The newest checkpoint's seq as last read (re-read before signing one).
+    checkpoint_seq: Option<u64>,
+}
+
+/// An answer held back until COMMIT (and, where the mode says so, the fsync after it).
 enum Done {
     Seq(Reply<u64>, Result<u64, StoreError>),
     Unit(Reply<()>, Result<(), StoreError>),
+    Reserved(Reply<Reserved>, Result<(), StoreError>),
 }
 
 impl Done {
-    fn send(self) {
-        // A caller that gave up waiting is not an error for the writer.
-        match self {
-            Done::Seq(r, v) => drop(r.send(v)),
-            Done::Unit(r, v) => drop(r.send(v)),
-        }
-    }
     fn fail(self, msg: &str) {
         let err = || StoreError::JournalUnavailable(msg.to_owned());
         match self {
             Done::Seq(r, _) => drop(r.send(Err(err()))),
             Done::Unit(r, _) => drop(r.send(Err(err()))),
+            Done::Reserved(r, _) => drop(r.send(Err(err()))),
         }
     }
 }
@@ -203,10 +277,10 @@ impl Done {
 /// Hold a command's answer until COMMIT. Outer error: the transaction failed (the command's
 /// caller is answered with the failure like everyone else in the batch); inner error: only this
 /// command was refused. Returns whether the command went through.
-fn settle<T>(
+fn settle<R, T>(
     done: &mut Vec<Done>,
-    wrap: fn(Reply<T>, Result<T, StoreError>) -> Done,
-    reply: Reply<T>,
+    wrap: fn(Reply<R>, Result<T, StoreError>) -> Done,
+    reply: Reply<R>,
     res: Result<Result<T, StoreError>, StoreError>,
 ) -> Result<bool, StoreError> {
     match res {
@@ -233,116 +307,329 @@ struct Head {
     written: u64,
 }
 
-async fn process(
-    cfg: &WriterConfig,
-    batch: Vec<Cmd>,
-    shared: &Shared,
-    last_checkpoint: &mut Instant,
-) {
-    let n = batch.len() as u64;
-    let mut done = Vec::with_capacity(batch.len());
-    let mut cmds = batch.into_iter();
-    let mut admin_changed = false;
-    let mut checkpointed = false;
-    let idle = n == 0;
-    let result: Result<(), StoreError> = async {
-        let mut tx = cfg.pool.begin_with("BEGIN IMMEDIATE").await?;
-        // The chain head is read only when a command chains an entry (a batch of reservations
-        // alone never touches the journal table), and then inside this transaction.
-        let mut head: Option<Head> = None;
-        for cmd in cmds.by_ref() {
-            match cmd {
-                Cmd::Append(e, r) => {
-                    let h = head_of(&mut tx, &mut head).await?;
-                    let res = push(&mut tx, h, *e).await.map(Ok);
-                    settle(&mut done, Done::Seq, r, res)?;
+impl Writer {
+    fn run(mut self, rx: mpsc::Receiver<Cmd>) {
+        loop {
+            let first = if self.cfg.signer.is_some() {
+                let due = self.last_checkpoint + self.cfg.checkpoint_interval;
+                match rx.recv_timeout(due.saturating_duration_since(Instant::now())) {
+                    Ok(cmd) => cmd,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        // Idle: sign what has accumulated since the last checkpoint.
+                        self.process(Vec::new());
+                        // Also when nothing was due, so an idle writer does not spin.
+                        self.last_checkpoint = Instant::now();
+                        continue;
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
                 }
-                Cmd::Reserve(p, r) => {
-                    let res = reserve(&mut tx, &p).await;
-                    settle(&mut done, Done::Unit, r, res)?;
+            } else {
+                match rx.recv() {
+                    Ok(cmd) => cmd,
+                    Err(_) => break,
                 }
-                Cmd::Recover(r) => {
-                    let h = head_of(&mut tx, &mut head).await?;
-                    let res = recover(&mut tx, h).await.map(Ok);
-                    settle(&mut done, Done::Seq, r, res)?;
-                }
-                Cmd::Admin(op, r) => {
-                    let h = head_of(&mut tx, &mut head).await?;
-                    let res = admin(&mut tx, h, *op).await;
-                    admin_changed |= settle(&mut done, Done::Unit, r, res)?;
+            };
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(cmd) => batch.push(cmd),
+                    Err(_) => break,
                 }
             }
+            // A close ends the thread after the commands queued before it.
+            let close = batch.iter().position(|c| matches!(c, Cmd::Close(_)));
+            let after = close.map(|i| batch.split_off(i));
+            if !batch.is_empty() {
+                self.process(batch);
+            }
+            if let Some(rest) = after {
+                let mut rest = rest.into_iter();
+                if let Some(Cmd::Close(r)) = rest.next() {
+                    self.shared.healthy.store(false, Ordering::Release);
+                    drop(rx);
+                    for cmd in rest {
+                        refuse(cmd, "the journal writer has stopped");
+                    }
+                    // What was committed reaches the disk before the close is answered.
+                    if let Some((stx, handle)) = self.syncer.take() {
+                        drop(stx);
+                        drop(handle.join());
+                    }
+                    drop(self.conn);
+                    drop(r.send(Ok(())));
+                }
+                return;
+            }
         }
-        // A checkpoint is due only after new entries, or on the idle timer.
-        let wrote = head.as_ref().is_some_and(|h| h.written > 0);
-        if let Some(signer) = &cfg.signer
-            && (wrote || idle)
-        {
-            let h = head_of(&mut tx, &mut head).await?;
-            checkpointed = checkpoint(&mut tx, h, signer, cfg, *last_checkpoint).await?;
-        }
-        tx.commit().await?;
-        if let Some(h) = &head {
-            shared.entries.fetch_add(h.written, Ordering::Relaxed);
-        }
-        Ok(())
     }
-    .await;
-    match result {
-        Ok(()) => {
-            shared.healthy.store(true, Ordering::Release);
-            shared.commits.fetch_add(1, Ordering::Relaxed);
-            shared.commands.fetch_add(n, Ordering::Relaxed);
-            shared.max_batch.fetch_max(n, Ordering::Relaxed);
-            if checkpointed {
-                *last_checkpoint = Instant::now();
+
+    fn process(&mut self, batch: Vec<Cmd>) {
+        let n = batch.len() as u64;
+        let idle = n == 0;
+        let mut done = Vec::with_capacity(batch.len());
+        let mut cmds = batch.into_iter();
+        let mut admin_changed = false;
+        let mut checkpointed = None;
+        let mut written = 0;
+        let result: Result<(), StoreError> = (|| {
+            // Cached statements: BEGIN and COMMIT are not parsed again for every batch.
+            let conn = &self.conn;
+            conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+            // The chain head is read only when a command chains an entry (a batch of
+            // reservations alone never touches the journal table), inside the transaction.
+            let mut head: Option<Head> = None;
+            for cmd in cmds.by_ref() {
+                match cmd {
+                    Cmd::Append(e, r) => {
+                        let h = head_of(conn, &mut head)?;
+                        let res = push(conn, h, *e).map(Ok);
+                        settle(&mut done, Done::Seq, r, res)?;
+                    }
+                    Cmd::Reserve(p, r) => {
+                        let res = reserve(conn, &p);
+                        settle(&mut done, Done::Reserved, r, res)?;
+                    }
+                    Cmd::Recover(r) => {
+                        let h = head_of(conn, &mut head)?;
+                        let res = recover(conn, h).map(Ok);
+                        settle(&mut done, Done::Seq, r, res)?;
+                    }
+                    Cmd::Admin(op, r) => {
+                        let h = head_of(conn, &mut head)?;
+                        let res = admin(conn, h, *op);
+                        admin_changed |= settle(&mut done, Done::Unit, r, res)?;
+                    }
+                    Cmd::Flush(r) => done.push(Done::Unit(r, Ok(()))),
+                    // `run` splits closes off before a batch is processed.
+                    Cmd::Close(r) => drop(r.send(Ok(()))),
+                }
             }
-            if admin_changed && let Err(e) = crate::stamp::bump(&cfg.stamp_path) {
-                tracing::warn!(error = %e, "could not bump the control stamp; the gateway notices within its 50 ms poll");
+            written = head.as_ref().map_or(0, |h| h.written);
+            // A checkpoint is due only after new entries, or on the idle timer.
+            if let Some(signer) = &self.cfg.signer
+                && (written > 0 || idle)
+            {
+                let h = head_of(conn, &mut head)?;
+                checkpointed = checkpoint(
+                    conn,
+                    h,
+                    signer,
+                    &self.cfg,
+                    self.last_checkpoint,
+                    &mut self.checkpoint_seq,
+                )?;
             }
-            done.into_iter().for_each(Done::send);
-        }
-        Err(e) => {
-            shared.healthy.store(false, Ordering::Release);
-            shared.failures.fetch_add(1, Ordering::Relaxed);
-            let msg = e.to_string();
-            tracing::error!(error = %msg, commands = n, "journal commit failed; failing closed");
-            done.into_iter().for_each(|d| d.fail(&msg));
+            conn.prepare_cached("COMMIT")?.execute([])?;
+            Ok(())
+        })();
+        if let Err(e) = result {
+            if !self.conn.is_autocommit()
+                && let Err(rb) = self.conn.execute_batch("ROLLBACK")
+            {
+                tracing::error!(error = %rb, "journal rollback failed");
+            }
+            self.checkpoint_seq = None;
+            self.failed(&e, n);
+            done.into_iter().for_each(|d| d.fail(&e.to_string()));
             // Commands never reached (the error came first) are answered too.
             for cmd in cmds {
-                match cmd {
-                    Cmd::Append(_, r) | Cmd::Recover(r) => {
-                        drop(r.send(Err(StoreError::JournalUnavailable(msg.clone()))))
-                    }
-                    Cmd::Reserve(_, r) | Cmd::Admin(_, r) => {
-                        drop(r.send(Err(StoreError::JournalUnavailable(msg.clone()))))
-                    }
+                refuse(cmd, &e.to_string());
+            }
+            return;
+        }
+        self.shared.entries.fetch_add(written, Ordering::Relaxed);
+        if let Some(seq) = checkpointed {
+            self.checkpoint_seq = Some(seq);
+            self.last_checkpoint = Instant::now();
+        }
+        if admin_changed && let Err(e) = crate::stamp::bump(&self.cfg.stamp_path) {
+            tracing::warn!(error = %e, "could not bump the control stamp; the gateway notices within its 50 ms poll");
+        }
+        let syncer = self.syncer.as_ref().map(|(stx, _)| stx);
+        self.committed(n);
+        let Some(syncer) = syncer else {
+            for d in done {
+                match d {
+                    Done::Seq(r, v) => drop(r.send(v)),
+                    Done::Unit(r, v) => drop(r.send(v)),
+                    Done::Reserved(r, v) => drop(r.send(v.map(|()| Reserved { durable: None }))),
                 }
             }
+            return;
+        };
+        // Full: entries and reservations are answered now; the syncer answers the
+        // reservations' durability and the control changes after its fsync. The commit counts
+        // as healthy at once (a failed fsync turns that back).
+        let mut job = SyncJob::default();
+        for d in done {
+            match d {
+                Done::Seq(r, v) => drop(r.send(v)),
+                Done::Reserved(r, Ok(())) => {
+                    let (tx, rx) = oneshot::channel();
+                    job.durable.push(tx);
+                    drop(r.send(Ok(Reserved { durable: Some(rx) })));
+                }
+                Done::Reserved(r, Err(e)) => drop(r.send(Err(e))),
+                Done::Unit(r, v) => job.units.push((r, v)),
+            }
+        }
+        if let Err(mpsc::SendError(job)) = syncer.send(job) {
+            // The syncer is gone (it only stops with the writer): fail closed.
+            self.shared.healthy.store(false, Ordering::Release);
+            job.fail("the journal's fsync thread has stopped");
+        }
+    }
+
+    fn committed(&self, n: u64) {
+        let s = &self.shared;
+        s.healthy.store(true, Ordering::Release);
+        s.commits.fetch_add(1, Ordering::Relaxed);
+        s.commands.fetch_add(n, Ordering::Relaxed);
+        s.max_batch.fetch_max(n, Ordering::Relaxed);
+    }
+
+    fn failed(&self, e: &StoreError, n: u64) {
+        self.shared.healthy.store(false, Ordering::Release);
+        self.shared.failures.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(error = %e, commands = n, "journal commit failed; failing closed");
+    }
+}
+
+/// How long a commit nobody waits on (entries only) may stay unsynced: it shares the next
+/// awaited fsync (the next reservation's), or is fsynced when this has passed.
+const LAZY_SYNC: Duration = Duration::from_millis(5);
+
+/// What the syncer owes the callers of one committed batch.
+#[derive(Default)]
+struct SyncJob {
+    durable: Vec<oneshot::Sender<Result<(), StoreError>>>,
+    units: Vec<(Reply<()>, Result<(), StoreError>)>,
+}
+
+impl SyncJob {
+    /// Somebody waits for this fsync (a reservation before answering, a control change).
+    fn awaited(&self) -> bool {
+        !self.durable.is_empty() || !self.units.is_empty()
+    }
+
+    fn done(self) {
+        self.durable.into_iter().for_each(|t| drop(t.send(Ok(()))));
+        self.units.into_iter().for_each(|(r, v)| drop(r.send(v)));
+    }
+
+    fn fail(self, msg: &str) {
+        let err = || StoreError::JournalUnavailable(msg.to_owned());
+        self.durable
+            .into_iter()
+            .for_each(|t| drop(t.send(Err(err()))));
+        self.units
+            .into_iter()
+            .for_each(|(r, _)| drop(r.send(Err(err()))));
+    }
+}
+
+/// `SyncMode::Full`'s second thread: fdatasyncs the WAL (what `synchronous=FULL` does inside
+/// each commit) once for every batch committed since its last fsync began.
+struct Syncer {
+    wal_path: PathBuf,
+    /// Opened on first use (the writer's first commit creates it at the latest).
+    wal: Option<File>,
+    shared: Arc<Shared>,
+}
+
+impl Syncer {
+    fn run(mut self, rx: mpsc::Receiver<SyncJob>) {
+        let mut jobs: Vec<SyncJob> = Vec::new();
+        let mut since = Instant::now();
+        loop {
+            let next = if jobs.is_empty() {
+                match rx.recv() {
+                    Ok(job) => Some(job),
+                    Err(_) => return,
+                }
+            } else {
+                match rx.recv_timeout(LAZY_SYNC.saturating_sub(since.elapsed())) {
+                    Ok(job) => Some(job),
+                    Err(mpsc::RecvTimeoutError::Timeout) => None,
+                    Err(mpsc::RecvTimeoutError::Disconnected) => {
+                        self.sync(std::mem::take(&mut jobs));
+                        return;
+                    }
+                }
+            };
+            if let Some(job) = next {
+                if jobs.is_empty() {
+                    since = Instant::now();
+                }
+                jobs.push(job);
+                while let Ok(more) = rx.try_recv() {
+                    jobs.push(more);
+                }
+            }
+            let waited = jobs.iter().any(SyncJob::awaited);
+            if waited || since.elapsed() >= LAZY_SYNC {
+                self.sync(std::mem::take(&mut jobs));
+            }
+        }
+    }
+
+    /// One fsync for all of `jobs`.
+    fn sync(&mut self, jobs: Vec<SyncJob>) {
+        if jobs.is_empty() {
+            return;
+        }
+        match self.fsync() {
+            Ok(()) => jobs.into_iter().for_each(SyncJob::done),
+            Err(e) => {
+                let msg = format!("fsync of the journal: {e}");
+                self.shared.healthy.store(false, Ordering::Release);
+                self.shared.failures.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(error = %msg, "journal fsync failed; failing closed");
+                let msg = StoreError::JournalUnavailable(msg).to_string();
+                jobs.into_iter().for_each(|j| j.fail(&msg));
+            }
+        }
+    }
+
+    fn fsync(&mut self) -> std::io::Result<()> {
+        if self.wal.is_none() {
+            self.wal = Some(File::open(&self.wal_path)?);
+        }
+        match &self.wal {
+            Some(f) => f.sync_data(),
+            None => Ok(()),
         }
     }
 }
 
+/// Answer a command that will not run.
+fn refuse(cmd: Cmd, msg: &str) {
+    let err = || StoreError::JournalUnavailable(msg.to_owned());
+    match cmd {
+        Cmd::Append(_, r) | Cmd::Recover(r) => drop(r.send(Err(err()))),
+        Cmd::Reserve(_, r) => drop(r.send(Err(err()))),
+        Cmd::Admin(_, r) | Cmd::Flush(r) | Cmd::Close(r) => drop(r.send(Err(err()))),
+    }
+}
+
 /// The head, read on first use within the transaction.
-async fn head_of<'h>(
-    conn: &mut SqliteConnection,
-    head: &'h mut Option<Head>,
-) -> Result<&'h mut Head, StoreError> {
+fn head_of<'h>(conn: &Connection, head: &'h mut Option<Head>) -> Result<&'h mut Head, StoreError> {
     if head.is_none() {
-        *head = Some(read_head(conn).await?);
+        *head = Some(read_head(conn)?);
     }
     head.as_mut()
         .ok_or_else(|| StoreError::JournalUnavailable("no chain head".into()))
 }
 
-async fn read_head(conn: &mut SqliteConnection) -> Result<Head, StoreError> {
-    let row = sqlx::query("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1")
-        .fetch_optional(&mut *conn)
-        .await?;
+fn read_head(conn: &Connection) -> Result<Head, StoreError> {
+    let row = conn
+        .prepare_cached("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1")?
+        .query_row([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+        .optional()?;
     Ok(match row {
-        Some(row) => Head {
-            seq: rows::to_u64(row.try_get("seq")?, "seq")?,
-            hash: row.try_get("hash")?,
+        Some((seq, hash)) => Head {
+            seq: rows::to_u64(seq, "seq")?,
+            hash,
             written: 0,
         },
         None => Head {
@@ -354,11 +641,7 @@ async fn read_head(conn: &mut SqliteConnection) -> Result<Head, StoreError> {
 }
 
 /// Chain one entry onto the head and write it; settle its reservation.
-async fn push(
-    conn: &mut SqliteConnection,
-    head: &mut Head,
-    e: NewEntry,
-) -> Result<u64, StoreError> {
+fn push(conn: &Connection, head: &mut Head, e: NewEntry) -> Result<u64, StoreError> {
     let seq = head.seq + 1;
     let mut entry = JournalEntry {
         seq,
@@ -385,12 +668,10 @@ async fn push(
         hash: String::new(),
     };
     entry.hash = chain::entry_hash(&entry)?;
-    rows::insert_entry(conn, &entry).await?;
+    rows::insert_entry_rq(conn, &entry)?;
     if let Some(id) = e.reservation_id {
-        sqlx::query("DELETE FROM pending WHERE id = ?")
-            .bind(id)
-            .execute(&mut *conn)
-            .await?;
+        conn.prepare_cached("DELETE FROM pending WHERE id = ?")?
+            .execute([id])?;
     }
     head.seq = seq;
     head.hash = entry.hash;
@@ -399,28 +680,26 @@ async fn push(
 }
 
 /// Outer error = the transaction failed; inner error = this command was refused.
-async fn reserve(
-    conn: &mut SqliteConnection,
-    p: &Pending,
-) -> Result<Result<(), StoreError>, StoreError> {
-    let done = sqlx::query(
-        "INSERT INTO pending (id, ts_ms, bot, venue, day, notional, orders, positions, symbol, side, class) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
-    )
-    .bind(p.id.clone())
-    .bind(p.ts_ms)
-    .bind(p.bot.clone())
-    .bind(p.venue.as_str())
-    .bind(p.day)
-    .bind(p.notional.to_string())
-    .bind(rows::to_i64(p.orders, "orders")?)
-    .bind(rows::positions_json(&p.positions)?)
-    .bind(p.symbol.clone())
-    .bind(p.side.clone())
-    .bind(p.class.clone())
-    .execute(&mut *conn)
-    .await?;
-    Ok(if done.rows_affected() == 0 {
+fn reserve(conn: &Connection, p: &Pending) -> Result<Result<(), StoreError>, StoreError> {
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO pending (id, ts_ms, bot, venue, day, notional, orders, positions, symbol, side, class) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
+        )?
+        .execute(rusqlite::params![
+            p.id,
+            p.ts_ms,
+            p.bot,
+            p.venue.as_str(),
+            p.day,
+            p.notional.to_string(),
+            rows::to_i64(p.orders, "orders")?,
+            rows::positions_json(&p.positions)?,
+            p.symbol,
+            p.side,
+            p.class,
+        ])?;
+    Ok(if inserted == 0 {
         Err(StoreError::DuplicateReservation(p.id.clone()))
     } else {
         Ok(())
@@ -431,14 +710,19 @@ async fn reserve(
 pub const RECOVERY_MESSAGE: &str =
     "outcome unknown: the gateway stopped before the exchange answered";
 
-async fn recover(conn: &mut SqliteConnection, head: &mut Head) -> Result<u64, StoreError> {
-    let pending = sqlx::query("SELECT * FROM pending ORDER BY ts_ms, id")
-        .fetch_all(&mut *conn)
-        .await?;
+fn recover(conn: &Connection, head: &mut Head) -> Result<u64, StoreError> {
+    let pending: Vec<Pending> = {
+        let mut stmt = conn.prepare("SELECT * FROM pending ORDER BY ts_ms, id")?;
+        let mut rows_iter = stmt.query([])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows_iter.next()? {
+            out.push(rows::pending_from_rq(row)?);
+        }
+        out
+    };
     let now = crate::now_ms();
     let mut count = 0;
-    for row in &pending {
-        let p = rows::pending_from_row(row)?;
+    for p in pending {
         let entry = NewEntry {
             ts_ms: now,
             kind: "recovery".to_owned(),
@@ -455,7 +739,7 @@ async fn recover(conn: &mut SqliteConnection, head: &mut Head) -> Result<u64, St
             orders: p.orders,
             ..NewEntry::default()
         };
-        push(conn, head, entry).await?;
+        push(conn, head, entry)?;
         count += 1;
     }
     Ok(count)
@@ -472,73 +756,58 @@ fn control_entry(decision: &str, bot: Option<String>, message: String) -> NewEnt
     }
 }
 
-async fn bot_state(
-    conn: &mut SqliteConnection,
-    name: &str,
-) -> Result<Option<Option<i64>>, StoreError> {
-    let row = sqlx::query("SELECT revoked_ms FROM bots WHERE name = ?")
-        .bind(name.to_owned())
-        .fetch_optional(&mut *conn)
-        .await?;
-    Ok(match row {
-        Some(row) => Some(row.try_get("revoked_ms")?),
-        None => None,
-    })
+/// None: no such bot; Some(revoked_ms).
+fn bot_state(conn: &Connection, name: &str) -> Result<Option<Option<i64>>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT revoked_ms FROM bots WHERE name = ?")?
+        .query_row([name], |r| r.get::<_, Option<i64>>(0))
+        .optional()?)
 }
 
-async fn api_key_taken(conn: &mut SqliteConnection, api_key: &str) -> Result<bool, StoreError> {
-    Ok(sqlx::query("SELECT 1 FROM credentials WHERE api_key = ?")
-        .bind(api_key.to_owned())
-        .fetch_optional(&mut *conn)
-        .await?
-        .is_some())
+fn api_key_taken(conn: &Connection, api_key: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM credentials WHERE api_key = ?")?
+        .exists([api_key])?)
 }
 
-async fn set_control(
-    conn: &mut SqliteConnection,
+fn set_control(
+    conn: &Connection,
     mode: Mode,
     who: &str,
     why: &str,
     at: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    conn.prepare_cached(
         "INSERT INTO control (id, mode, who, why, changed_ms) VALUES (1, ?, ?, ?, ?) \
          ON CONFLICT(id) DO UPDATE SET mode = excluded.mode, who = excluded.who, \
          why = excluded.why, changed_ms = excluded.changed_ms",
-    )
-    .bind(mode.as_str())
-    .bind(who.to_owned())
-    .bind(why.to_owned())
-    .bind(at)
-    .execute(&mut *conn)
-    .await?;
+    )?
+    .execute(rusqlite::params![mode.as_str(), who, why, at])?;
     Ok(())
 }
 
 /// Checks come before writes, so a refused command leaves the transaction untouched.
-async fn admin(
-    conn: &mut SqliteConnection,
+fn admin(
+    conn: &Connection,
     head: &mut Head,
     op: AdminOp,
 ) -> Result<Result<(), StoreError>, StoreError> {
     match op {
         AdminOp::Init => {
-            let control = sqlx::query("SELECT 1 FROM control")
-                .fetch_optional(&mut *conn)
-                .await?;
-            if control.is_none() && head.seq == 0 {
+            let control = conn.prepare_cached("SELECT 1 FROM control")?.exists([])?;
+            if !control && head.seq == 0 {
                 let entry = control_entry("active", None, "by keyfence: new store".to_owned());
-                set_control(conn, Mode::Active, "keyfence", "new store", entry.ts_ms).await?;
-                push(conn, head, entry).await?;
+                set_control(conn, Mode::Active, "keyfence", "new store", entry.ts_ms)?;
+                push(conn, head, entry)?;
             }
         }
         AdminOp::SetMode { mode, who, why } => {
             let entry = control_entry(mode.as_str(), None, format!("by {who}: {why}"));
-            set_control(conn, mode, &who, &why, entry.ts_ms).await?;
-            push(conn, head, entry).await?;
+            set_control(conn, mode, &who, &why, entry.ts_ms)?;
+            push(conn, head, entry)?;
         }
         AdminOp::AddBot(bot) => {
-            if bot_state(conn, &bot.name).await?.is_some() {
+            if bot_state(conn, &bot.name)?.is_some() {
                 return Ok(Err(StoreError::Duplicate {
                     what: "name",
                     value: bot.name,
@@ -546,7 +815,7 @@ async fn admin(
             }
             let mut seen = std::collections::BTreeSet::new();
             for c in &bot.credentials {
-                if !seen.insert(c.api_key.as_str()) || api_key_taken(conn, &c.api_key).await? {
+                if !seen.insert(c.api_key.as_str()) || api_key_taken(conn, &c.api_key)? {
                     return Ok(Err(StoreError::Duplicate {
                         what: "api key",
                         value: c.api_key.clone(),
@@ -555,21 +824,21 @@ async fn admin(
             }
             let allow_ips = serde_json::to_string(&bot.allow_ips)
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            sqlx::query(
+            conn.prepare_cached(
                 "INSERT INTO bots (name, venue, key_label, policy, allow_ips, created_ms, revoked_ms) \
                  VALUES (?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(bot.name.clone())
-            .bind(bot.venue.as_str())
-            .bind(bot.key_label.clone())
-            .bind(bot.policy.clone())
-            .bind(allow_ips)
-            .bind(bot.created_ms)
-            .bind(bot.revoked_ms)
-            .execute(&mut *conn)
-            .await?;
+            )?
+            .execute(rusqlite::params![
+                bot.name,
+                bot.venue.as_str(),
+                bot.key_label,
+                bot.policy,
+                allow_ips,
+                bot.created_ms,
+                bot.revoked_ms,
+            ])?;
             for c in &bot.credentials {
-                rows::insert_credential(conn, &bot.name, c).await?;
+                rows::insert_credential_rq(conn, &bot.name, c)?;
             }
             let mut entry = control_entry(
                 "add-bot",
@@ -580,46 +849,42 @@ async fn admin(
                 ),
             );
             entry.venue = Some(bot.venue);
-            push(conn, head, entry).await?;
+            push(conn, head, entry)?;
         }
         AdminOp::RevokeBot { name, who } => {
-            if bot_state(conn, &name).await?.is_none() {
+            if bot_state(conn, &name)?.is_none() {
                 return Ok(Err(StoreError::NoSuchBot(name)));
             }
             let entry = control_entry("revoke", Some(name.clone()), format!("by {who}"));
-            sqlx::query("UPDATE bots SET revoked_ms = COALESCE(revoked_ms, ?) WHERE name = ?")
-                .bind(entry.ts_ms)
-                .bind(name)
-                .execute(&mut *conn)
-                .await?;
-            push(conn, head, entry).await?;
+            conn.prepare_cached(
+                "UPDATE bots SET revoked_ms = COALESCE(revoked_ms, ?) WHERE name = ?",
+            )?
+            .execute(rusqlite::params![entry.ts_ms, name])?;
+            push(conn, head, entry)?;
         }
         AdminOp::RotateBot {
             name,
             new,
             old_valid_until_ms,
         } => {
-            match bot_state(conn, &name).await? {
+            match bot_state(conn, &name)? {
                 None => return Ok(Err(StoreError::NoSuchBot(name))),
                 Some(Some(_)) => return Ok(Err(StoreError::Revoked(name))),
                 Some(None) => {}
             }
-            if api_key_taken(conn, &new.api_key).await? {
+            if api_key_taken(conn, &new.api_key)? {
                 return Ok(Err(StoreError::Duplicate {
                     what: "api key",
                     value: new.api_key,
                 }));
             }
             // Only shorten: a credential already ending sooner keeps its earlier end.
-            sqlx::query(
+            conn.prepare_cached(
                 "UPDATE credentials SET valid_until_ms = ?1 \
                  WHERE bot = ?2 AND (valid_until_ms IS NULL OR valid_until_ms > ?1)",
-            )
-            .bind(old_valid_until_ms)
-            .bind(name.clone())
-            .execute(&mut *conn)
-            .await?;
-            rows::insert_credential(conn, &name, &new).await?;
+            )?
+            .execute(rusqlite::params![old_valid_until_ms, name])?;
+            rows::insert_credential_rq(conn, &name, &new)?;
             let entry = control_entry(
                 "rotate",
                 Some(name),
@@ -628,41 +893,52 @@ async fn admin(
                     new.id
                 ),
             );
-            push(conn, head, entry).await?;
+            push(conn, head, entry)?;
         }
     }
     Ok(Ok(()))
 }
 
-/// Sign the head if enough entries or time have passed since the last checkpoint.
-async fn checkpoint(
-    conn: &mut SqliteConnection,
+/// Sign the head if enough entries or time have passed since the last checkpoint. Returns the
+/// signed seq. `known` caches the newest checkpoint's seq between batches; it is re-read from
+/// the table before signing (another process may have signed one).
+fn checkpoint(
+    conn: &Connection,
     head: &Head,
     signer: &CheckpointSigner,
     cfg: &WriterConfig,
     last: Instant,
-) -> Result<bool, StoreError> {
-    let last_seq: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM checkpoints")
-        .fetch_one(&mut *conn)
-        .await?;
-    let last_seq = rows::to_u64(last_seq.unwrap_or(0), "checkpoint seq")?;
-    let unsigned = head.seq.saturating_sub(last_seq);
-    if unsigned == 0
-        || (unsigned < cfg.checkpoint_every && last.elapsed() < cfg.checkpoint_interval)
+    known: &mut Option<u64>,
+) -> Result<Option<u64>, StoreError> {
+    let due = |last_seq: u64| {
+        let unsigned = head.seq.saturating_sub(last_seq);
+        unsigned > 0
+            && (unsigned >= cfg.checkpoint_every || last.elapsed() >= cfg.checkpoint_interval)
+    };
+    if let Some(k) = *known
+        && !due(k)
     {
-        return Ok(false);
+        return Ok(None);
+    }
+    let last_seq: Option<i64> = conn
+        .prepare_cached("SELECT MAX(seq) FROM checkpoints")?
+        .query_row([], |r| r.get(0))?;
+    let last_seq = rows::to_u64(last_seq.unwrap_or(0), "checkpoint seq")?;
+    *known = Some(last_seq);
+    if !due(last_seq) {
+        return Ok(None);
     }
     let ts_ms = crate::now_ms();
     let signature = signer.sign_hex(&chain::checkpoint_message(head.seq, &head.hash, ts_ms));
-    sqlx::query(
+    conn.prepare_cached(
         "INSERT INTO checkpoints (seq, hash, ts_ms, public_key, signature) VALUES (?, ?, ?, ?, ?)",
-    )
-    .bind(rows::to_i64(head.seq, "seq")?)
-    .bind(head.hash.clone())
-    .bind(ts_ms)
-    .bind(signer.public_key_hex())
-    .bind(signature)
-    .execute(&mut *conn)
-    .await?;
-    Ok(true)
+    )?
+    .execute(rusqlite::params![
+        rows::to_i64(head.seq, "seq")?,
+        head.hash,
+        ts_ms,
+        signer.public_key_hex(),
+        signature,
+    ])?;
+    Ok(Some(head.seq))
 }

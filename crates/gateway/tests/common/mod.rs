@@ -315,7 +315,7 @@ fn new_credential(
 
 pub fn store_options() -> StoreOptions {
     StoreOptions {
-        sync_full: false,
+        sync: keyfence_store::SyncMode::Normal,
         checkpoint_every: 100,
         checkpoint_interval: Duration::from_secs(60),
     }

@@ -37,7 +37,7 @@ impl Drop for TempDir {
 
 pub fn opts() -> StoreOptions {
     StoreOptions {
-        sync_full: false,
+        sync: keyfence_store::SyncMode::Normal,
         checkpoint_every: 1000,
         checkpoint_interval: Duration::from_secs(3600),
     }
