@@ -129,6 +129,10 @@ pub struct ServeArgs {
     /// The gateway config (TOML; docs/gateway-config.md).
     #[arg(long, short, value_name = "FILE")]
     pub config: PathBuf,
+    /// Threads that serve requests (default: one per core). On a small machine shared with the
+    /// bots and other services, 1 saves the hand-offs between threads (see docs/benchmarks.md).
+    #[arg(long, value_name = "N", env = "KEYFENCE_THREADS", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: Option<u16>,
 }
 
 pub async fn serve(g: &Globals, args: ServeArgs) -> Result<()> {

@@ -119,10 +119,13 @@ fn main() -> ExitCode {
         Command::Config(cmd) => return vault_exit(gateway::config(&cmd)),
         other => other,
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Command::Serve(args) = &command
+        && let Some(n) = args.threads
     {
+        builder.worker_threads(usize::from(n));
+    }
+    let rt = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -34,6 +34,8 @@ async fn an_unwritable_journal_stops_trading_but_not_reads() {
     bot.sign(&mut read);
     let r = bot.send(read).await;
     assert!(r.ok(), "a read must pass: {} {}", r.status, r.body);
+    // The read's entry is committed just after the answer; wait for that attempt.
+    drop(world.gw.gateway.journal.flush().await);
     assert!(!world.gw.gateway.journal.healthy());
 
     // An order is refused before it reaches the exchange.
@@ -74,6 +76,7 @@ async fn an_unwritable_journal_stops_trading_but_not_reads() {
     let mut read = HttpRequest::new("GET", "/api/v3/account?recvWindow=60000");
     bot.sign(&mut read);
     assert!(bot.send(read).await.ok());
+    world.gw.gateway.journal.flush().await.unwrap();
     assert!(world.gw.gateway.journal.healthy());
     let mut order = limit_order(Venue::Binance, 2, "59000", "0.001");
     bot.sign(&mut order);

@@ -239,8 +239,8 @@ impl Store {
             .await
     }
 
-    /// A cheap change counter: the file `<db>.stamp`, rewritten after every control/bot
-    /// change. A stat and a read of a few bytes; 0 when missing.
+    /// A cheap change counter: the length of the file `<db>.stamp`, which grows by a byte
+    /// after every control/bot change. One stat; 0 when missing.
     pub fn stamp(&self) -> u64 {
         stamp::read(&self.inner.stamp_path)
     }

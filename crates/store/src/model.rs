@@ -164,6 +164,9 @@ pub struct JournalStats {
     pub entries: u64,
     /// The most commands one commit carried.
     pub max_batch: u64,
-    /// Commits that failed.
+    /// Commits (or fsyncs) that failed.
     pub failures: u64,
+    /// fdatasyncs of the WAL by the syncer thread (`SyncMode::Full`; under `Strict` SQLite
+    /// syncs inside each commit and `Normal` leaves it to SQLite's checkpoints).
+    pub fsyncs: u64,
 }

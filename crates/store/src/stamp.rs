@@ -1,8 +1,11 @@
-//! The control stamp: a tiny file next to the database holding a counter that changes after
-//! every kill-switch or bot change. The gateway compares it per request (a stat and a read of
-//! a few bytes) instead of querying SQLite, and re-reads the store when it moves. It also
-//! works across processes: `keyfence kill` in another process bumps the same file.
+//! The control stamp: a file next to the database that grows by one byte after every
+//! kill-switch or bot change, so its length is a change counter. The gateway compares the
+//! length per request (one `stat`, no open or read) instead of querying SQLite, and re-reads
+//! the store when it moves. It works across processes: `keyfence kill` in another process
+//! appends to the same file. Appending one byte is atomic and the length never goes back, so
+//! no two states share a value (a file rewritten in place or renamed over could).
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// `<db>.stamp`.
@@ -12,21 +15,18 @@ pub(crate) fn path_for(db: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// The current counter; 0 when the file is missing or unreadable (the gateway also polls).
+/// The current counter (the file's length); 0 when the file is missing or unreadable (the
+/// gateway also polls the kill switch every 50 ms).
 pub(crate) fn read(path: &Path) -> u64 {
-    std::fs::read_to_string(path)
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(0)
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
 }
 
-/// Write counter+1 atomically (temp file, then rename) so a reader never sees half a number.
+/// Append one byte (a file of a million changes is a megabyte).
 pub(crate) fn bump(path: &Path) -> std::io::Result<u64> {
-    let next = read(path).wrapping_add(1);
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".tmp{}", std::process::id()));
-    let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, format!("{next}\n"))?;
-    std::fs::rename(&tmp, path)?;
-    Ok(next)
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    f.write_all(b".")?;
+    Ok(f.metadata()?.len())
 }

@@ -70,6 +70,26 @@ pub(crate) enum Cmd {
     Close(Reply<()>),
 }
 
+impl Cmd {
+    /// An entry whose caller does not wait for its commit.
+    fn unawaited(&self) -> bool {
+        matches!(self, Cmd::Append(_, r) if r.is_closed())
+    }
+}
+
+/// How long a batch of entries nobody waits for may wait for more commands.
+const LINGER: Duration = Duration::from_micros(500);
+
+/// Move whatever else is queued into `batch`, up to `MAX_BATCH`.
+fn drain(rx: &mpsc::Receiver<Cmd>, batch: &mut Vec<Cmd>) {
+    while batch.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(cmd) => batch.push(cmd),
+            Err(_) => break,
+        }
+    }
+}
+
 #[derive(Default)]
 struct Shared {
     healthy: AtomicBool,
@@ -78,6 +98,7 @@ struct Shared {
     entries: AtomicU64,
     max_batch: AtomicU64,
     failures: AtomicU64,
+    fsyncs: AtomicU64,
 }
 
 /// Handle to the journal writer. Cheap to clone.
@@ -147,7 +168,7 @@ impl Journal {
     }
 
     /// false after a failed commit or fsync (the gateway then denies trading requests: fail
-    /// closed); true again after a later commit succeeds.
+    /// closed); true again after a later commit that writes journal entries succeeds.
     pub fn healthy(&self) -> bool {
         self.shared.healthy.load(Ordering::Acquire)
     }
@@ -161,6 +182,7 @@ impl Journal {
             entries: s.entries.load(Ordering::Relaxed),
             max_batch: s.max_batch.load(Ordering::Relaxed),
             failures: s.failures.load(Ordering::Relaxed),
+            fsyncs: s.fsyncs.load(Ordering::Relaxed),
         }
     }
 
@@ -330,11 +352,15 @@ impl Writer {
                 }
             };
             let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(cmd) => batch.push(cmd),
-                    Err(_) => break,
-                }
+            drain(&rx, &mut batch);
+            // Entries nobody waits for (`submit`) wait a moment for company: one request at a
+            // time, the entry of one order then shares the commit of the next one's
+            // reservation instead of costing a commit of its own.
+            if batch.iter().all(Cmd::unawaited)
+                && let Ok(cmd) = rx.recv_timeout(LINGER)
+            {
+                batch.push(cmd);
+                drain(&rx, &mut batch);
             }
             // A close ends the thread after the commands queued before it.
             let close = batch.iter().position(|c| matches!(c, Cmd::Close(_)));
@@ -446,7 +472,7 @@ impl Writer {
             tracing::warn!(error = %e, "could not bump the control stamp; the gateway notices within its 50 ms poll");
         }
         let syncer = self.syncer.as_ref().map(|(stx, _)| stx);
-        self.committed(n);
+        self.committed(n, written);
         let Some(syncer) = syncer else {
             for d in done {
                 match d {
@@ -480,9 +506,13 @@ impl Writer {
         }
     }
 
-    fn committed(&self, n: u64) {
+    /// Only a commit that wrote journal entries makes the journal healthy again: a batch of
+    /// reservations or a flush can succeed while the journal table itself cannot be written.
+    fn committed(&self, n: u64, entries: u64) {
         let s = &self.shared;
-        s.healthy.store(true, Ordering::Release);
+        if entries > 0 {
+            s.healthy.store(true, Ordering::Release);
+        }
         s.commits.fetch_add(1, Ordering::Relaxed);
         s.commands.fetch_add(n, Ordering::Relaxed);
         s.max_batch.fetch_max(n, Ordering::Relaxed);
@@ -579,7 +609,10 @@ impl Syncer {
             return;
         }
         match self.fsync() {
-            Ok(()) => jobs.into_iter().for_each(SyncJob::done),
+            Ok(()) => {
+                self.shared.fsyncs.fetch_add(1, Ordering::Relaxed);
+                jobs.into_iter().for_each(SyncJob::done);
+            }
             Err(e) => {
                 let msg = format!("fsync of the journal: {e}");
                 self.shared.healthy.store(false, Ordering::Release);
