@@ -132,13 +132,22 @@ pub(crate) fn now_ms() -> i64 {
 /// Migrations embedded in the binary (no `macros` feature needed). sqlx refuses a database
 /// carrying a migration this binary does not know, i.e. one written by a newer keyfence.
 fn migrator() -> Migrator {
-    Migrator::with_migrations(vec![Migration::new(
-        1,
-        Cow::Borrowed("init"),
-        MigrationType::Simple,
-        sqlx::SqlSafeStr::into_sql_str(include_str!("../migrations/0001_init.sql")),
-        false,
-    )])
+    Migrator::with_migrations(vec![
+        Migration::new(
+            1,
+            Cow::Borrowed("init"),
+            MigrationType::Simple,
+            sqlx::SqlSafeStr::into_sql_str(include_str!("../migrations/0001_init.sql")),
+            false,
+        ),
+        Migration::new(
+            2,
+            Cow::Borrowed("fewer pages"),
+            MigrationType::Simple,
+            sqlx::SqlSafeStr::into_sql_str(include_str!("../migrations/0002_fewer_pages.sql")),
+            false,
+        ),
+    ])
 }
 
 impl Store {

@@ -273,3 +273,64 @@ async fn a_store_from_a_newer_keyfence_is_refused() {
     assert!(matches!(err, StoreError::Migrate(_)), "{err}");
     assert!(err.to_string().contains("upgrade keyfence"), "{err}");
 }
+
+/// A store written by the first schema (as keyfence 0.1 left it, with a reservation in flight)
+/// is migrated on open: the reservation survives the table's rebuild and is recovered, and the
+/// chain still verifies.
+#[tokio::test]
+async fn a_version_1_store_upgrades_and_keeps_its_reservations() {
+    let dir = TempDir::new("upgrade");
+    std::fs::File::create(dir.db()).unwrap();
+    let pool = raw(&dir.db()).await;
+    let v1 = include_str!("../migrations/0001_init.sql");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(v1))
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::raw_sql(
+        "CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, description TEXT NOT NULL, \
+         installed_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP, success BOOLEAN NOT NULL, \
+         checksum BLOB NOT NULL, execution_time BIGINT NOT NULL)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let checksum = ring::digest::digest(&ring::digest::SHA384, v1.as_bytes());
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (1, 'init', 1, ?, 0)",
+    )
+    .bind(checksum.as_ref().to_vec())
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO pending (id, ts_ms, bot, venue, day, notional, orders, positions, symbol, side, class) \
+         VALUES ('old-1', 1000, 'alpha', 'binance', 0, '250', 1, '[[\"BTCUSDT\",\"0.5\"]]', 'BTCUSDT', 'buy', 'trade')",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+
+    let store = open(&dir.db()).await;
+    let u = store.usage(0).await.unwrap();
+    assert_eq!(u[0].bot, "alpha");
+    assert_eq!(u[0].orders, 1);
+    assert_eq!(store.recover_pending().await.unwrap(), 1);
+    let last = store.tail(1).await.unwrap();
+    assert_eq!(last[0].kind, "recovery");
+    assert_eq!(last[0].notional, Some("250".parse().unwrap()));
+    assert_eq!(store.verify(None).await.unwrap().first_bad, None);
+    store.close().await;
+
+    let pool = raw(&dir.db()).await;
+    let schema: Vec<(String, String)> = sqlx::query_as(
+        "SELECT name, COALESCE(sql, '') FROM sqlite_master WHERE name IN ('pending', 'journal_ts')",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(schema.len(), 1, "{schema:?}");
+    assert!(schema[0].1.contains("WITHOUT ROWID"), "{schema:?}");
+}
