@@ -94,7 +94,7 @@ fn say(line: &str) {
 pub enum ConfigCommand {
     /// Validate a gateway config and report every problem at once (exit 2 when any).
     Check {
-        /// The gateway config (TOML; docs/gateway-config.md).
+        /// The gateway config (TOML; docs/gateway.md).
         file: PathBuf,
     },
 }
@@ -126,7 +126,7 @@ pub fn config(cmd: &ConfigCommand) -> Result<()> {
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
-    /// The gateway config (TOML; docs/gateway-config.md).
+    /// The gateway config (TOML; docs/gateway.md).
     #[arg(long, short, value_name = "FILE")]
     pub config: PathBuf,
     /// Threads that serve requests (default: one per core). On a small machine shared with the

@@ -1,5 +1,5 @@
 //! The gateway's TOML configuration (`keyfence serve --config FILE`), documented in
-//! `docs/gateway-config.md`. [`GatewayConfig::parse`] reports every problem at once.
+//! `docs/gateway.md`. [`GatewayConfig::parse`] reports every problem at once.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -348,6 +348,29 @@ price_band_pct = "2"
         );
         assert!(c.policies.contains_key("spot-conservative"));
         assert_eq!(c.gateway.sync, SyncMode::Full);
+    }
+
+    const LISTENER: &str = "[listeners.binance]\nbind = \"127.0.0.1:0\"\n";
+
+    #[test]
+    fn sync_modes_parse_and_an_unknown_one_is_refused() {
+        for (text, want) in [
+            ("strict", SyncMode::Strict),
+            ("full", SyncMode::Full),
+            ("normal", SyncMode::Normal),
+        ] {
+            let c = GatewayConfig::parse(
+                &format!("[gateway]\nsync = \"{text}\"\n{LISTENER}"),
+                Path::new("gw.toml"),
+            )
+            .unwrap();
+            assert_eq!(c.gateway.sync, want);
+        }
+        let text = format!("[gateway]\nsync = \"fast\"\n{LISTENER}");
+        let err = GatewayConfig::parse(&text, Path::new("gw.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("fast"), "{err}");
     }
 
     #[test]
