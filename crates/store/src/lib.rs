@@ -47,9 +47,11 @@ use writer::AdminOp;
 pub enum SyncMode {
     /// Every commit is fsynced before its callers hear back (SQLite `synchronous=FULL`).
     Strict,
-    /// Every commit is fsynced right after it, in the same writer thread (group commit);
-    /// callers hear back at COMMIT, and a reservation's [`Reserved::durable`] resolves after
-    /// the fsync. The gateway forwards while the fsync runs and answers the bot only after it.
+    /// Every commit is fsynced right after it by a second thread, the syncer (one fsync for the
+    /// commits made while the previous one ran; a batch of entries nobody waits for shares the
+    /// next one or waits at most 5 ms). Callers hear back at COMMIT; a reservation's
+    /// [`Reserved::durable`] and control changes resolve after the fsync. The gateway forwards
+    /// while the fsync runs and answers the bot only after it.
     #[default]
     Full,
     /// The disk catches up at SQLite's checkpoints (`synchronous=NORMAL`): the last commits
@@ -63,20 +65,6 @@ impl SyncMode {
             SyncMode::Strict => "strict",
             SyncMode::Full => "full",
             SyncMode::Normal => "normal",
-        }
-    }
-}
-
-impl std::str::FromStr for SyncMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "strict" => Ok(SyncMode::Strict),
-            "full" => Ok(SyncMode::Full),
-            "normal" => Ok(SyncMode::Normal),
-            other => Err(format!(
-                "`{other}` is not a sync mode; use \"strict\", \"full\" or \"normal\""
-            )),
         }
     }
 }

@@ -426,8 +426,9 @@ impl Writer {
                         admin_changed |= settle(&mut done, Done::Unit, r, res)?;
                     }
                     Cmd::Flush(r) => done.push(Done::Unit(r, Ok(()))),
-                    // `run` splits closes off before a batch is processed.
-                    Cmd::Close(r) => drop(r.send(Ok(()))),
+                    // `run` splits closes off before a batch is processed; one here would
+                    // not close anything, so it is not answered as done.
+                    cmd @ Cmd::Close(_) => refuse(cmd, "close is handled by the writer loop"),
                 }
             }
             written = head.as_ref().map_or(0, |h| h.written);
