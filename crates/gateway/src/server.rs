@@ -97,6 +97,7 @@ pub async fn start(
         sync: config.gateway.sync,
         checkpoint_every: config.gateway.checkpoint_every,
         checkpoint_interval: Duration::from_secs(config.gateway.checkpoint_seconds),
+        ..StoreOptions::default()
     };
     let store = Store::open_with_signer(&db, opts, Some(signer))
         .await
@@ -311,7 +312,7 @@ async fn serve(
                 conns.spawn(async move {
                     let svc = service_fn(move |req: hyper::Request<Incoming>| {
                         let gw = gw.clone();
-                        async move { Ok::<_, Infallible>(answer(&gw, venue, req, peer).await) }
+                        async move { Ok::<_, Infallible>(answer(gw, venue, req, peer).await) }
                     });
                     match tls {
                         Some(acceptor) => {
@@ -372,7 +373,7 @@ fn to_hyper(resp: NativeResponse) -> hyper::Response<Full<Bytes>> {
 }
 
 async fn answer(
-    gw: &Gateway,
+    gw: Arc<Gateway>,
     venue: Venue,
     req: hyper::Request<Incoming>,
     peer: SocketAddr,
@@ -405,18 +406,27 @@ async fn answer(
                 DenialKind::PayloadTooLarge,
                 "keyfence payload-too-large: the request body is larger than 1 MiB",
             );
-            return to_hyper(pipeline::refuse_unread(gw, venue, &http.path, d).await);
+            return to_hyper(pipeline::refuse_unread(&gw, venue, &http.path, d).await);
         }
     }
-    let resp = pipeline::handle(
-        gw,
-        pipeline::Incoming {
-            venue,
-            req: http,
-            peer: peer.ip(),
-            host: &host,
-        },
-    )
-    .await;
+    // A task of its own: hyper drops this future when the bot hangs up, and a request that
+    // was forwarded must still be journaled and its reservation settled.
+    let handled = tokio::spawn(async move {
+        pipeline::handle(
+            &gw,
+            pipeline::Incoming {
+                venue,
+                req: http,
+                peer: peer.ip(),
+                host: &host,
+            },
+        )
+        .await
+    });
+    let resp = handled.await.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "a request's handler failed");
+        let d = Denial::new(DenialKind::Unavailable, "keyfence internal error");
+        keyfence_exchange::native_error(venue, &d, crate::now_ms())
+    });
     to_hyper(resp)
 }

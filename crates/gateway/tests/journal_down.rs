@@ -4,18 +4,12 @@
 
 mod common;
 
-use common::{World, db_path, limit_order};
+use common::{SPOT_BTC, World, db_path, limit_order};
 use keyfence_exchange::{HttpRequest, Venue};
-
-const POLICIES: &str = r#"
-[policies.spot]
-classes = ["read", "trade", "cancel"]
-symbols = ["BTCUSDT"]
-"#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unwritable_journal_stops_trading_but_not_reads() {
-    let world = World::start(POLICIES).await;
+    let world = World::start(SPOT_BTC).await;
     let bot = world.bot("jd", Venue::Binance, "spot", &[]).await;
     let log = world.sim_log();
 

@@ -26,6 +26,13 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 pub const PASSPHRASE: &str = "reliability tests only";
 
+/// A policy trading BTCUSDT on read, trade and cancel, with no caps.
+pub const SPOT_BTC: &str = r#"
+[policies.spot]
+classes = ["read", "trade", "cancel"]
+symbols = ["BTCUSDT"]
+"#;
+
 /// A cheap scrypt work factor: these vaults guard simulator keys for a few seconds.
 pub fn vault_key() -> Key {
     Key::Passphrase {
