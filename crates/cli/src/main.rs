@@ -99,6 +99,11 @@ const INIT_EXAMPLES: &str = "Examples:
   KEYFENCE_HOME=/srv/keyfence keyfence init --identity /etc/keyfence/age.key
   age-keygen -o /etc/keyfence/age.key                # makes such an identity file";
 
+/// mimalloc: the gateway allocates and frees on several threads (requests, journal writer); glibc's
+/// malloc spent ~15% of its CPU there (perf, `scripts/bench-gateway`).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
