@@ -69,6 +69,7 @@ fn cli_store_options() -> StoreOptions {
         sync: SyncMode::Strict,
         checkpoint_every: 1000,
         checkpoint_interval: Duration::from_secs(300),
+        ..StoreOptions::default()
     }
 }
 

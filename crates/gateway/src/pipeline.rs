@@ -543,9 +543,7 @@ async fn reserve(
     r: &Reservation,
     now: i64,
 ) -> Result<(String, keyfence_store::Reserved), ()> {
-    let mut id = [0u8; 16];
-    ring::rand::SecureRandom::fill(&gw.rng, &mut id).map_err(|_| ())?;
-    let id = hex::encode(id);
+    let id = gw.journal.reservation_id();
     let p = Pending {
         id: id.clone(),
         ts_ms: now,

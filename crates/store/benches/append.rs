@@ -1,5 +1,6 @@
-//! The journal's work per forwarded order, on a real file: a reservation (awaited until it is
-//! durable, as the gateway does before answering), then the entry that settles it. One order at
+//! The journal's work per forwarded order, on a real file: a reservation in the reservation
+//! log (awaited until it is durable, as the gateway does before answering), then the entry
+//! that settles it. One order at
 //! a time versus 64 concurrent (group commit shares COMMITs and fsyncs), in each sync mode.
 //! Criterion reports time per order; orders/s = 1 / that.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -82,7 +83,10 @@ fn bench(c: &mut Criterion) {
                 sync: mode,
                 ..StoreOptions::default()
             };
-            Store::open(&db, opts).await.unwrap()
+            let store = Store::open(&db, opts).await.unwrap();
+            // Takes the reservation log, as the gateway does at start.
+            store.recover_pending().await.unwrap();
+            store
         });
         group.bench_function(format!("sync_{sync}/sequential"), |b| {
             b.iter_custom(|iters| {

@@ -3,9 +3,10 @@
 //! - kill-switch mode (`control`): anything unreadable reads as `Halted`;
 //! - bots and their credentials (rotation bounds old credentials' validity);
 //! - nonce floors (only ever rise);
-//! - the hash-chained journal, written by one group-commit thread ([`Journal`]), with durable
-//!   pending reservations and Ed25519-signed checkpoints; [`Store::verify`] names the first bad
-//!   entry.
+//! - the hash-chained journal, written by one group-commit thread ([`Journal`]), with
+//!   Ed25519-signed checkpoints; [`Store::verify`] names the first bad entry;
+//! - the gateway's reservation log (`<db>.reserve-0`/`-1`): a trading request's reservation is
+//!   appended there before it is forwarded, and its journal entry settles it.
 //!
 //! Architecture invariant: the store never holds plaintext secrets, request signatures or raw
 //! query strings; bot secrets arrive sealed by the caller.
@@ -15,6 +16,7 @@ mod error;
 mod mode;
 mod model;
 mod read;
+mod reservations;
 mod rows;
 mod stamp;
 mod verify;
@@ -77,6 +79,9 @@ pub struct StoreOptions {
     pub checkpoint_every: u64,
     /// …or after this long, whichever comes first.
     pub checkpoint_interval: Duration,
+    /// Bytes each of the two reservation-log files holds before appends move to the other
+    /// (about 200 bytes a reservation).
+    pub reservation_log_bytes: u64,
 }
 
 impl Default for StoreOptions {
@@ -85,6 +90,7 @@ impl Default for StoreOptions {
             sync: SyncMode::Full,
             checkpoint_every: 1000,
             checkpoint_interval: Duration::from_secs(300),
+            reservation_log_bytes: 2 << 20,
         }
     }
 }
@@ -99,6 +105,10 @@ struct Inner {
     pool: SqlitePool,
     journal: Journal,
     stamp_path: PathBuf,
+    path: PathBuf,
+    reservation_log_bytes: u64,
+    /// One recovery at a time.
+    recovering: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Store {
@@ -133,6 +143,13 @@ fn migrator() -> Migrator {
             Cow::Borrowed("fewer pages"),
             MigrationType::Simple,
             sqlx::SqlSafeStr::into_sql_str(include_str!("../migrations/0002_fewer_pages.sql")),
+            false,
+        ),
+        Migration::new(
+            3,
+            Cow::Borrowed("reservation log"),
+            MigrationType::Simple,
+            sqlx::SqlSafeStr::into_sql_str(include_str!("../migrations/0003_reservation_log.sql")),
             false,
         ),
     ])
@@ -183,6 +200,9 @@ impl Store {
                 pool,
                 journal,
                 stamp_path,
+                path: path.to_owned(),
+                reservation_log_bytes: opts.reservation_log_bytes,
+                recovering: tokio::sync::Mutex::new(()),
             }),
         })
     }
@@ -316,9 +336,32 @@ impl Store {
         self.inner.journal.clone()
     }
 
-    /// After a crash: turn every pending reservation into a journal entry (kind "recovery",
-    /// decision "allow", no upstream status, [`RECOVERY_MESSAGE`]). Returns how many.
+    /// Take the reservation log for this process (the gateway; one per store, the files are
+    /// locked) after turning every reservation a previous run left without an outcome into a
+    /// journal entry (kind "recovery", decision "allow", no upstream status,
+    /// [`RECOVERY_MESSAGE`]); `Journal::reserve` works from then on. Returns how many were
+    /// recovered. Called again, it only recovers rows of the legacy `pending` table (the log's
+    /// reservations are then this process's own, in flight).
     pub async fn recover_pending(&self) -> Result<u64, StoreError> {
-        self.inner.journal.recover().await
+        let _one = self.inner.recovering.lock().await;
+        let journal = &self.inner.journal;
+        if journal.reservations().is_some() {
+            return journal.recover(Vec::new()).await;
+        }
+        let (path, bytes) = (self.inner.path.clone(), self.inner.reservation_log_bytes);
+        let (log, leftover) =
+            tokio::task::spawn_blocking(move || reservations::Reservations::open(&path, bytes))
+                .await
+                .map_err(|e| StoreError::JournalUnavailable(e.to_string()))??;
+        let recovered = journal.recover(leftover.records).await?;
+        // The recovery entries reach the disk before the log forgets what they record.
+        journal.flush().await?;
+        let log = Arc::new(log);
+        let restarted = Arc::clone(&log);
+        tokio::task::spawn_blocking(move || restarted.restart())
+            .await
+            .map_err(|e| StoreError::JournalUnavailable(e.to_string()))??;
+        journal.install(log)?;
+        Ok(recovered)
     }
 }

@@ -103,7 +103,8 @@ impl Store {
     }
 
     /// Per bot: the day's notional and orders of allowed entries (`decision == "allow"` and
-    /// `orders > 0`, including recovery entries) plus pending reservations for that day; net
+    /// `orders > 0`, including recovery entries) plus reservations without an outcome (this
+    /// process's, once it has taken the reservation log, and the legacy table's) for that day; net
     /// positions all time. `day` is the UTC day number (ms / 86 400 000).
     pub async fn usage(&self, day: i64) -> Result<Vec<Usage>, StoreError> {
         self.settle().await;
@@ -126,11 +127,16 @@ impl Store {
                 t.orders += rows::to_u64(row.try_get("orders")?, "orders")?;
             }
         }
-        let pending = sqlx::query("SELECT * FROM pending")
+        let mut pending = sqlx::query("SELECT * FROM pending")
             .fetch_all(self.pool())
-            .await?;
-        for row in &pending {
-            let p = rows::pending_from_row(row)?;
+            .await?
+            .iter()
+            .map(rows::pending_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(log) = self.journal().reservations().cloned() {
+            pending.extend(log.outstanding()?);
+        }
+        for p in pending {
             let t = tally.entry(p.bot).or_default();
             t.add_positions(&p.positions);
             if p.day == day {

@@ -109,13 +109,14 @@ pub(crate) fn credential_from_row(row: &SqliteRow) -> Result<BotCredential, Stor
 pub(crate) fn insert_entry_rq(
     conn: &rusqlite::Connection,
     e: &JournalEntry,
+    reservation: Option<&str>,
 ) -> Result<(), StoreError> {
     let rules = serde_json::to_string(&e.rules).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let mut stmt = conn.prepare_cached(
         "INSERT INTO journal (seq, ts_ms, kind, bot, venue, class, method, path, symbol, side, \
          quantity, notional, decision, rules, upstream_status, latency_us, order_id, message, \
-         positions, orders, prev_hash, hash) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         positions, orders, prev_hash, hash, reservation) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )?;
     stmt.execute(rusqlite::params![
         to_i64(e.seq, "seq")?,
@@ -140,6 +141,7 @@ pub(crate) fn insert_entry_rq(
         to_i64(e.orders, "orders")?,
         e.prev_hash,
         e.hash,
+        reservation,
     ])?;
     Ok(())
 }

@@ -20,7 +20,7 @@ use std::fs::File;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc;
+use std::sync::{OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OptionalExtension};
@@ -31,6 +31,7 @@ use crate::chain::{self, CheckpointSigner, GENESIS};
 use crate::error::StoreError;
 use crate::mode::Mode;
 use crate::model::{BotCredential, BotRecord, JournalEntry, JournalStats, NewEntry, Pending};
+use crate::reservations::{Logged, Reservations};
 use crate::rows;
 
 /// Most commands one transaction carries.
@@ -61,9 +62,10 @@ pub(crate) enum AdminOp {
 
 pub(crate) enum Cmd {
     Append(Box<NewEntry>, Reply<u64>),
-    Reserve(Box<Pending>, Reply<Reserved>),
     Admin(Box<AdminOp>, Reply<()>),
-    Recover(Reply<u64>),
+    /// Journal the reservations of the legacy `pending` table and those of the log that no
+    /// entry settles.
+    Recover(Vec<Logged>, Reply<u64>),
     /// Answered after the batch it is in commits (a barrier for in-process readers).
     Flush(Reply<()>),
     /// Close the connection and stop; later calls fail.
@@ -77,8 +79,11 @@ impl Cmd {
     }
 }
 
-/// How long a batch of entries nobody waits for may wait for more commands.
-const LINGER: Duration = Duration::from_micros(500);
+/// How long a batch of entries nobody waits for waits for more commands. The writer sleeps
+/// through it (a sender wakes no one), so one request at a time makes one commit per LINGER, not
+/// one per order. A crash in between loses at most this much of entries: their reservations are
+/// in the reservation log and become recovery entries.
+const LINGER: Duration = Duration::from_millis(5);
 
 /// Move whatever else is queued into `batch`, up to `MAX_BATCH`.
 fn drain(rx: &mpsc::Receiver<Cmd>, batch: &mut Vec<Cmd>) {
@@ -99,6 +104,27 @@ struct Shared {
     max_batch: AtomicU64,
     failures: AtomicU64,
     fsyncs: AtomicU64,
+    /// The journal head as of the writer's last commit (a reservation's settling entry comes
+    /// after it).
+    head_seq: AtomicU64,
+    /// The gateway's reservation log, once it has taken it (`Store::recover_pending`).
+    log: OnceLock<Arc<Reservations>>,
+    /// Reservation ids: a per-open base (the clock in ns) plus a counter.
+    next_id: AtomicU64,
+    /// Orders between their reservation and the submission of their entry (at the exchange,
+    /// or waiting for their fsync): the syncer's hint that more reservations are coming.
+    in_flight: AtomicU64,
+}
+
+impl Shared {
+    fn entry_for(&self, e: &NewEntry) {
+        if e.reservation_id.is_some() {
+            // Saturating: an entry may name a reservation this process did not make.
+            let _previous = self
+                .in_flight
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+        }
+    }
 }
 
 /// Handle to the journal writer. Cheap to clone.
@@ -106,6 +132,10 @@ struct Shared {
 pub struct Journal {
     tx: mpsc::Sender<Cmd>,
     shared: Arc<Shared>,
+    /// Strict and full: the syncer thread, which fsyncs the reservation log (and, under full,
+    /// the WAL).
+    syncer: Option<mpsc::Sender<SyncMsg>>,
+    sync: SyncMode,
 }
 
 impl std::fmt::Debug for Journal {
@@ -116,8 +146,8 @@ impl std::fmt::Debug for Journal {
     }
 }
 
-/// A reservation the writer has committed. [`Reserved::durable`] resolves once it is on disk
-/// (at once unless the store runs [`SyncMode::Full`], where the fsync follows the commit).
+/// A reservation in the log. [`Reserved::durable`] resolves once it is on disk (at once unless
+/// the store runs [`SyncMode::Full`], where the fsync runs while the request is forwarded).
 #[derive(Debug)]
 pub struct Reserved {
     durable: Option<oneshot::Receiver<Result<(), StoreError>>>,
@@ -140,14 +170,16 @@ fn gone() -> StoreError {
 
 impl Journal {
     /// Append (group commit: many appends share one transaction); resolves after COMMIT with
-    /// the entry's seq. Removes the reservation `entry.reservation_id` in the same transaction.
+    /// the entry's seq. The entry settles the reservation `entry.reservation_id`.
     pub async fn append(&self, entry: NewEntry) -> Result<u64, StoreError> {
+        self.shared.entry_for(&entry);
         self.call(|r| Cmd::Append(Box::new(entry), r)).await
     }
 
     /// Queue an entry without waiting for its COMMIT (the writer logs a failure and turns
     /// unhealthy). An in-process reader that must see it calls [`Journal::flush`] first.
     pub fn submit(&self, entry: NewEntry) {
+        self.shared.entry_for(&entry);
         let (reply, _) = oneshot::channel();
         if self.tx.send(Cmd::Append(Box::new(entry), reply)).is_err() {
             self.shared.healthy.store(false, Ordering::Release);
@@ -161,10 +193,50 @@ impl Journal {
         self.call(Cmd::Flush).await
     }
 
-    /// Record a pending reservation before forwarding a trading request; resolves after
-    /// COMMIT. Await [`Reserved::durable`] before answering the bot.
+    /// Record a reservation before forwarding a trading request: one append to the
+    /// reservation log, on the caller's thread (`strict`: and its fsync). Await
+    /// [`Reserved::durable`] before answering the bot. Only a store whose reservation log was
+    /// taken ([`crate::Store::recover_pending`]) takes reservations; a failure turns the journal
+    /// unhealthy (fail closed).
     pub async fn reserve(&self, p: Pending) -> Result<Reserved, StoreError> {
-        self.call(|r| Cmd::Reserve(Box::new(p), r)).await
+        let Some(log) = self.shared.log.get() else {
+            return Err(StoreError::JournalUnavailable(
+                "this store takes no reservations until its reservation log is recovered".into(),
+            ));
+        };
+        let after = self.shared.head_seq.load(Ordering::Acquire);
+        if let Err(e) = log.append(p, after) {
+            if !matches!(e, StoreError::DuplicateReservation(_)) {
+                self.shared.healthy.store(false, Ordering::Release);
+            }
+            return Err(e);
+        }
+        self.shared.in_flight.fetch_add(1, Ordering::AcqRel);
+        match (self.sync, &self.syncer) {
+            (SyncMode::Normal, _) => Ok(Reserved { durable: None }),
+            (_, None) => Err(gone()),
+            (mode, Some(syncer)) => {
+                let (tx, rx) = oneshot::channel();
+                if syncer.send(SyncMsg::Log(tx)).is_err() {
+                    self.shared.healthy.store(false, Ordering::Release);
+                    return Err(gone());
+                }
+                let reserved = Reserved { durable: Some(rx) };
+                if mode == SyncMode::Strict {
+                    reserved.durable().await?;
+                    return Ok(Reserved { durable: None });
+                }
+                Ok(reserved)
+            }
+        }
+    }
+
+    /// A fresh reservation id (no system call: a per-open base and a counter).
+    pub fn reservation_id(&self) -> String {
+        format!(
+            "{:016x}",
+            self.shared.next_id.fetch_add(1, Ordering::Relaxed)
+        )
     }
 
     /// false after a failed commit or fsync (the gateway then denies trading requests: fail
@@ -190,8 +262,20 @@ impl Journal {
         self.call(|r| Cmd::Admin(Box::new(op), r)).await
     }
 
-    pub(crate) async fn recover(&self) -> Result<u64, StoreError> {
-        self.call(Cmd::Recover).await
+    pub(crate) async fn recover(&self, logged: Vec<Logged>) -> Result<u64, StoreError> {
+        self.call(|r| Cmd::Recover(logged, r)).await
+    }
+
+    /// The gateway's reservation log, once taken.
+    pub(crate) fn reservations(&self) -> Option<&Arc<Reservations>> {
+        self.shared.log.get()
+    }
+
+    /// Hand the (recovered, restarted) log to the journal: `reserve` works from now on.
+    pub(crate) fn install(&self, log: Arc<Reservations>) -> Result<(), StoreError> {
+        self.shared.log.set(log).map_err(|_| {
+            StoreError::JournalUnavailable("the reservation log is already taken".into())
+        })
     }
 
     pub(crate) async fn close(&self) {
@@ -235,7 +319,12 @@ pub(crate) fn spawn(cfg: WriterConfig) -> Result<Journal, StoreError> {
     let (tx, rx) = mpsc::channel();
     let shared = Arc::new(Shared::default());
     shared.healthy.store(true, Ordering::Release);
-    let syncer = if cfg.sync == SyncMode::Full {
+    let base = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    shared.next_id.store(base, Ordering::Relaxed);
+    let syncer = if cfg.sync != SyncMode::Normal {
         let (stx, srx) = mpsc::channel();
         let mut wal = cfg.path.as_os_str().to_owned();
         wal.push("-wal");
@@ -252,6 +341,8 @@ pub(crate) fn spawn(cfg: WriterConfig) -> Result<Journal, StoreError> {
     } else {
         None
     };
+    let sync = cfg.sync;
+    let syncer_tx = syncer.as_ref().map(|(stx, _)| stx.clone());
     let state = Writer {
         conn,
         syncer,
@@ -264,13 +355,18 @@ pub(crate) fn spawn(cfg: WriterConfig) -> Result<Journal, StoreError> {
         .name("keyfence-journal".to_owned())
         .spawn(move || state.run(rx))
         .map_err(|e| StoreError::JournalUnavailable(format!("cannot start the writer: {e}")))?;
-    Ok(Journal { tx, shared })
+    Ok(Journal {
+        tx,
+        shared,
+        syncer: syncer_tx,
+        sync,
+    })
 }
 
 struct Writer {
     conn: Connection,
-    /// `SyncMode::Full`: where committed batches go to be fsynced.
-    syncer: Option<(mpsc::Sender<SyncJob>, std::thread::JoinHandle<()>)>,
+    /// Strict and full: the syncer (under full, committed batches go there to be fsynced).
+    syncer: Option<(mpsc::Sender<SyncMsg>, std::thread::JoinHandle<()>)>,
     cfg: WriterConfig,
     shared: Arc<Shared>,
     last_checkpoint: Instant,
@@ -282,7 +378,6 @@ struct Writer {
 enum Done {
     Seq(Reply<u64>, Result<u64, StoreError>),
     Unit(Reply<()>, Result<(), StoreError>),
-    Reserved(Reply<Reserved>, Result<(), StoreError>),
 }
 
 impl Done {
@@ -291,7 +386,6 @@ impl Done {
         match self {
             Done::Seq(r, _) => drop(r.send(Err(err()))),
             Done::Unit(r, _) => drop(r.send(Err(err()))),
-            Done::Reserved(r, _) => drop(r.send(Err(err()))),
         }
     }
 }
@@ -353,13 +447,9 @@ impl Writer {
             };
             let mut batch = vec![first];
             drain(&rx, &mut batch);
-            // Entries nobody waits for (`submit`) wait a moment for company: one request at a
-            // time, the entry of one order then shares the commit of the next one's
-            // reservation instead of costing a commit of its own.
-            if batch.iter().all(Cmd::unawaited)
-                && let Ok(cmd) = rx.recv_timeout(LINGER)
-            {
-                batch.push(cmd);
+            // Entries nobody waits for (`submit`) wait for company (see LINGER).
+            if batch.iter().all(Cmd::unawaited) {
+                std::thread::sleep(LINGER);
                 drain(&rx, &mut batch);
             }
             // A close ends the thread after the commands queued before it.
@@ -378,8 +468,11 @@ impl Writer {
                     }
                     // What was committed reaches the disk before the close is answered.
                     if let Some((stx, handle)) = self.syncer.take() {
-                        drop(stx);
+                        drop(stx.send(SyncMsg::Stop));
                         drop(handle.join());
+                    }
+                    if let Some(log) = self.shared.log.get() {
+                        log.close();
                     }
                     drop(self.conn);
                     drop(r.send(Ok(())));
@@ -397,6 +490,9 @@ impl Writer {
         let mut admin_changed = false;
         let mut checkpointed = None;
         let mut written = 0;
+        let mut head_seq = None;
+        // Reservations whose settling entries this batch writes.
+        let mut settled = Vec::new();
         let result: Result<(), StoreError> = (|| {
             // Cached statements: BEGIN and COMMIT are not parsed again for every batch.
             let conn = &self.conn;
@@ -408,16 +504,15 @@ impl Writer {
                 match cmd {
                     Cmd::Append(e, r) => {
                         let h = head_of(conn, &mut head)?;
+                        if let Some(id) = &e.reservation_id {
+                            settled.push(id.clone());
+                        }
                         let res = push(conn, h, *e).map(Ok);
                         settle(&mut done, Done::Seq, r, res)?;
                     }
-                    Cmd::Reserve(p, r) => {
-                        let res = reserve(conn, &p);
-                        settle(&mut done, Done::Reserved, r, res)?;
-                    }
-                    Cmd::Recover(r) => {
+                    Cmd::Recover(logged, r) => {
                         let h = head_of(conn, &mut head)?;
-                        let res = recover(conn, h).map(Ok);
+                        let res = recover(conn, h, logged).map(Ok);
                         settle(&mut done, Done::Seq, r, res)?;
                     }
                     Cmd::Admin(op, r) => {
@@ -432,6 +527,7 @@ impl Writer {
                 }
             }
             written = head.as_ref().map_or(0, |h| h.written);
+            head_seq = head.as_ref().map(|h| h.seq);
             // A checkpoint is due only after new entries, or on the idle timer.
             if let Some(signer) = &self.cfg.signer
                 && (written > 0 || idle)
@@ -465,6 +561,9 @@ impl Writer {
             return;
         }
         self.shared.entries.fetch_add(written, Ordering::Relaxed);
+        if let Some(seq) = head_seq {
+            self.shared.head_seq.fetch_max(seq, Ordering::AcqRel);
+        }
         if let Some(seq) = checkpointed {
             self.checkpoint_seq = Some(seq);
             self.last_checkpoint = Instant::now();
@@ -472,35 +571,37 @@ impl Writer {
         if admin_changed && let Err(e) = crate::stamp::bump(&self.cfg.stamp_path) {
             tracing::warn!(error = %e, "could not bump the control stamp; the gateway notices within its 50 ms poll");
         }
-        let syncer = self.syncer.as_ref().map(|(stx, _)| stx);
         self.committed(n, written);
-        let Some(syncer) = syncer else {
-            for d in done {
-                match d {
-                    Done::Seq(r, v) => drop(r.send(v)),
-                    Done::Unit(r, v) => drop(r.send(v)),
-                    Done::Reserved(r, v) => drop(r.send(v.map(|()| Reserved { durable: None }))),
+        let syncer = match (&self.syncer, self.cfg.sync) {
+            (Some((stx, _)), SyncMode::Full) => stx,
+            // Strict: the commit was fsynced; normal: nobody waits for the disk.
+            _ => {
+                if let Some(log) = self.shared.log.get() {
+                    log.settled(&settled);
                 }
+                for d in done {
+                    match d {
+                        Done::Seq(r, v) => drop(r.send(v)),
+                        Done::Unit(r, v) => drop(r.send(v)),
+                    }
+                }
+                return;
             }
-            return;
         };
-        // Full: entries and reservations are answered now; the syncer answers the
-        // reservations' durability and the control changes after its fsync. The commit counts
-        // as healthy at once (a failed fsync turns that back).
-        let mut job = SyncJob::default();
+        // Full: entries are answered now; the syncer answers control changes and flushes
+        // after its fsync, and only then lets the reservation log forget the reservations this
+        // batch settles. The commit counts as healthy at once (a failed fsync turns that back).
+        let mut job = SyncJob {
+            settled,
+            ..SyncJob::default()
+        };
         for d in done {
             match d {
                 Done::Seq(r, v) => drop(r.send(v)),
-                Done::Reserved(r, Ok(())) => {
-                    let (tx, rx) = oneshot::channel();
-                    job.durable.push(tx);
-                    drop(r.send(Ok(Reserved { durable: Some(rx) })));
-                }
-                Done::Reserved(r, Err(e)) => drop(r.send(Err(e))),
                 Done::Unit(r, v) => job.units.push((r, v)),
             }
         }
-        if let Err(mpsc::SendError(job)) = syncer.send(job) {
+        if let Err(mpsc::SendError(SyncMsg::Wal(job))) = syncer.send(SyncMsg::Wal(job)) {
             // The syncer is gone (it only stops with the writer): fail closed.
             self.shared.healthy.store(false, Ordering::Release);
             job.fail("the journal's fsync thread has stopped");
@@ -526,41 +627,49 @@ impl Writer {
     }
 }
 
+/// How long the syncer may hold a reservation's fsync for others to share it, when other
+/// orders are in flight.
+const GATHER: Duration = Duration::from_micros(300);
+
 /// How long a commit nobody waits on (entries only) may stay unsynced: it shares the next
 /// awaited fsync (the next reservation's), or is fsynced when this has passed.
 const LAZY_SYNC: Duration = Duration::from_millis(5);
 
+/// What the syncer is asked to do.
+enum SyncMsg {
+    /// Full: a committed batch, to fsync in the WAL.
+    Wal(SyncJob),
+    /// A reservation appended to the log, waiting for the log's fsync.
+    Log(oneshot::Sender<Result<(), StoreError>>),
+    /// The writer is closing: fsync what is owed, then stop.
+    Stop,
+}
+
 /// What the syncer owes the callers of one committed batch.
 #[derive(Default)]
 struct SyncJob {
-    durable: Vec<oneshot::Sender<Result<(), StoreError>>>,
     units: Vec<(Reply<()>, Result<(), StoreError>)>,
+    /// Reservations the batch settled: the log forgets them once the batch is on disk.
+    settled: Vec<String>,
 }
 
 impl SyncJob {
-    /// Somebody waits for this fsync (a reservation before answering, a control change).
+    /// Somebody waits for this fsync (a control change, a flush).
     fn awaited(&self) -> bool {
-        !self.durable.is_empty() || !self.units.is_empty()
-    }
-
-    fn done(self) {
-        self.durable.into_iter().for_each(|t| drop(t.send(Ok(()))));
-        self.units.into_iter().for_each(|(r, v)| drop(r.send(v)));
+        !self.units.is_empty()
     }
 
     fn fail(self, msg: &str) {
         let err = || StoreError::JournalUnavailable(msg.to_owned());
-        self.durable
-            .into_iter()
-            .for_each(|t| drop(t.send(Err(err()))));
         self.units
             .into_iter()
             .for_each(|(r, _)| drop(r.send(Err(err()))));
     }
 }
 
-/// `SyncMode::Full`'s second thread: fdatasyncs the WAL (what `synchronous=FULL` does inside
-/// each commit) once for every batch committed since its last fsync began.
+/// The syncer thread (strict and full): fdatasyncs the reservation log for the reservations
+/// waiting on it (one fsync for all that arrived while the previous one ran) and, under full,
+/// the WAL (what `synchronous=FULL` does inside each commit) for the batches committed since.
 struct Syncer {
     wal_path: PathBuf,
     /// Opened on first use (the writer's first commit creates it at the latest).
@@ -569,57 +678,119 @@ struct Syncer {
 }
 
 impl Syncer {
-    fn run(mut self, rx: mpsc::Receiver<SyncJob>) {
+    fn run(mut self, rx: mpsc::Receiver<SyncMsg>) {
         let mut jobs: Vec<SyncJob> = Vec::new();
+        let mut logs = Vec::new();
         let mut since = Instant::now();
-        loop {
-            let next = if jobs.is_empty() {
-                match rx.recv() {
-                    Ok(job) => Some(job),
-                    Err(_) => return,
-                }
+        let mut stop = false;
+        while !stop {
+            let first = if jobs.is_empty() {
+                rx.recv().ok()
             } else {
                 match rx.recv_timeout(LAZY_SYNC.saturating_sub(since.elapsed())) {
-                    Ok(job) => Some(job),
+                    Ok(msg) => Some(msg),
                     Err(mpsc::RecvTimeoutError::Timeout) => None,
                     Err(mpsc::RecvTimeoutError::Disconnected) => {
-                        self.sync(std::mem::take(&mut jobs));
-                        return;
+                        stop = true;
+                        None
                     }
                 }
             };
-            if let Some(job) = next {
-                if jobs.is_empty() {
-                    since = Instant::now();
-                }
-                jobs.push(job);
-                while let Ok(more) = rx.try_recv() {
-                    jobs.push(more);
+            if jobs.is_empty() && first.is_none() && !stop {
+                // Every sender is gone.
+                return;
+            }
+            for msg in first
+                .into_iter()
+                .chain(std::iter::from_fn(|| rx.try_recv().ok()))
+            {
+                match msg {
+                    SyncMsg::Wal(job) => {
+                        if jobs.is_empty() {
+                            since = Instant::now();
+                        }
+                        jobs.push(job);
+                    }
+                    SyncMsg::Log(tx) => logs.push(tx),
+                    SyncMsg::Stop => stop = true,
                 }
             }
-            let waited = jobs.iter().any(SyncJob::awaited);
-            if waited || since.elapsed() >= LAZY_SYNC {
-                self.sync(std::mem::take(&mut jobs));
+            if !logs.is_empty() {
+                // Group commit under concurrency: while other orders are in flight, their
+                // bots' next reservations are on the way; wait a moment to share the fsync.
+                // One order at a time, nobody else is in flight and nothing waits.
+                let deadline = Instant::now() + GATHER;
+                while !stop && (logs.len() as u64) < self.shared.in_flight.load(Ordering::Acquire) {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    match rx.recv_timeout(left) {
+                        Ok(SyncMsg::Log(tx)) => logs.push(tx),
+                        Ok(SyncMsg::Wal(job)) => {
+                            if jobs.is_empty() {
+                                since = Instant::now();
+                            }
+                            jobs.push(job);
+                        }
+                        Ok(SyncMsg::Stop) | Err(mpsc::RecvTimeoutError::Disconnected) => {
+                            stop = true;
+                        }
+                        Err(mpsc::RecvTimeoutError::Timeout) => break,
+                    }
+                }
+                self.sync_log(std::mem::take(&mut logs));
+            }
+            if stop || jobs.iter().any(SyncJob::awaited) || since.elapsed() >= LAZY_SYNC {
+                self.sync_wal(std::mem::take(&mut jobs));
             }
         }
     }
 
-    /// One fsync for all of `jobs`.
-    fn sync(&mut self, jobs: Vec<SyncJob>) {
+    fn fail(&self, what: &str, e: &dyn std::fmt::Display) -> String {
+        let msg = format!("fsync of the {what}: {e}");
+        self.shared.healthy.store(false, Ordering::Release);
+        self.shared.failures.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(error = %msg, "journal fsync failed; failing closed");
+        StoreError::JournalUnavailable(msg).to_string()
+    }
+
+    /// One fsync of the reservation log for all of `waiters`.
+    fn sync_log(&mut self, waiters: Vec<oneshot::Sender<Result<(), StoreError>>>) {
+        let res = match self.shared.log.get() {
+            Some(log) => log.sync(),
+            None => Err(StoreError::JournalUnavailable(
+                "no reservation log".to_owned(),
+            )),
+        };
+        match res {
+            Ok(()) => {
+                self.shared.fsyncs.fetch_add(1, Ordering::Relaxed);
+                waiters.into_iter().for_each(|t| drop(t.send(Ok(()))));
+            }
+            Err(e) => {
+                let msg = self.fail("reservation log", &e);
+                for t in waiters {
+                    drop(t.send(Err(StoreError::JournalUnavailable(msg.clone()))));
+                }
+            }
+        }
+    }
+
+    /// One fsync of the WAL for all of `jobs`.
+    fn sync_wal(&mut self, jobs: Vec<SyncJob>) {
         if jobs.is_empty() {
             return;
         }
         match self.fsync() {
             Ok(()) => {
                 self.shared.fsyncs.fetch_add(1, Ordering::Relaxed);
-                jobs.into_iter().for_each(SyncJob::done);
+                for job in jobs {
+                    if let Some(log) = self.shared.log.get() {
+                        log.settled(&job.settled);
+                    }
+                    job.units.into_iter().for_each(|(r, v)| drop(r.send(v)));
+                }
             }
             Err(e) => {
-                let msg = format!("fsync of the journal: {e}");
-                self.shared.healthy.store(false, Ordering::Release);
-                self.shared.failures.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(error = %msg, "journal fsync failed; failing closed");
-                let msg = StoreError::JournalUnavailable(msg).to_string();
+                let msg = self.fail("journal", &e);
                 jobs.into_iter().for_each(|j| j.fail(&msg));
             }
         }
@@ -640,8 +811,7 @@ impl Syncer {
 fn refuse(cmd: Cmd, msg: &str) {
     let err = || StoreError::JournalUnavailable(msg.to_owned());
     match cmd {
-        Cmd::Append(_, r) | Cmd::Recover(r) => drop(r.send(Err(err()))),
-        Cmd::Reserve(_, r) => drop(r.send(Err(err()))),
+        Cmd::Append(_, r) | Cmd::Recover(_, r) => drop(r.send(Err(err()))),
         Cmd::Admin(_, r) | Cmd::Flush(r) | Cmd::Close(r) => drop(r.send(Err(err()))),
     }
 }
@@ -674,7 +844,7 @@ fn read_head(conn: &Connection) -> Result<Head, StoreError> {
     })
 }
 
-/// Chain one entry onto the head and write it; settle its reservation.
+/// Chain one entry onto the head and write it (with the id of the reservation it settles).
 fn push(conn: &Connection, head: &mut Head, e: NewEntry) -> Result<u64, StoreError> {
     let seq = head.seq + 1;
     let mut entry = JournalEntry {
@@ -702,50 +872,22 @@ fn push(conn: &Connection, head: &mut Head, e: NewEntry) -> Result<u64, StoreErr
         hash: String::new(),
     };
     entry.hash = chain::entry_hash(&entry)?;
-    rows::insert_entry_rq(conn, &entry)?;
-    if let Some(id) = e.reservation_id {
-        conn.prepare_cached("DELETE FROM pending WHERE id = ?")?
-            .execute([id])?;
-    }
+    rows::insert_entry_rq(conn, &entry, e.reservation_id.as_deref())?;
     head.seq = seq;
     head.hash = entry.hash;
     head.written += 1;
     Ok(seq)
 }
 
-/// Outer error = the transaction failed; inner error = this command was refused.
-fn reserve(conn: &Connection, p: &Pending) -> Result<Result<(), StoreError>, StoreError> {
-    let inserted = conn
-        .prepare_cached(
-            "INSERT INTO pending (id, ts_ms, bot, venue, day, notional, orders, positions, symbol, side, class) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
-        )?
-        .execute(rusqlite::params![
-            p.id,
-            p.ts_ms,
-            p.bot,
-            p.venue.as_str(),
-            p.day,
-            p.notional.to_string(),
-            rows::to_i64(p.orders, "orders")?,
-            rows::positions_json(&p.positions)?,
-            p.symbol,
-            p.side,
-            p.class,
-        ])?;
-    Ok(if inserted == 0 {
-        Err(StoreError::DuplicateReservation(p.id.clone()))
-    } else {
-        Ok(())
-    })
-}
-
 /// Message of a recovery entry: the outcome of the forwarded request is unknown.
 pub const RECOVERY_MESSAGE: &str =
     "outcome unknown: the gateway stopped before the exchange answered";
 
-fn recover(conn: &Connection, head: &mut Head) -> Result<u64, StoreError> {
-    let pending: Vec<Pending> = {
+/// Journal as "recovery" entries the reservations no entry settles: the rows of the legacy
+/// `pending` table (stores of schema v2 and older; emptied here) and the log's records whose
+/// id no journal entry after their `after` carries.
+fn recover(conn: &Connection, head: &mut Head, logged: Vec<Logged>) -> Result<u64, StoreError> {
+    let mut pending: Vec<Pending> = {
         let mut stmt = conn.prepare("SELECT * FROM pending ORDER BY ts_ms, id")?;
         let mut rows_iter = stmt.query([])?;
         let mut out = Vec::new();
@@ -754,6 +896,23 @@ fn recover(conn: &Connection, head: &mut Head) -> Result<u64, StoreError> {
         }
         out
     };
+    conn.execute("DELETE FROM pending", [])?;
+    if let Some(after) = logged.iter().map(|l| l.after).min() {
+        let mut settled = std::collections::HashSet::new();
+        let mut stmt = conn
+            .prepare("SELECT reservation FROM journal WHERE seq > ? AND reservation IS NOT NULL")?;
+        let mut found = stmt.query([rows::to_i64(after, "seq")?])?;
+        while let Some(row) = found.next()? {
+            settled.insert(row.get::<_, String>(0)?);
+        }
+        let mut open: Vec<Pending> = logged
+            .into_iter()
+            .map(|l| l.pending)
+            .filter(|p| !settled.contains(&p.id))
+            .collect();
+        open.sort_by(|a, b| (a.ts_ms, &a.id).cmp(&(b.ts_ms, &b.id)));
+        pending.extend(open);
+    }
     let now = crate::now_ms();
     let mut count = 0;
     for p in pending {

@@ -325,6 +325,8 @@ pub fn store_options() -> StoreOptions {
         sync: keyfence_store::SyncMode::Normal,
         checkpoint_every: 100,
         checkpoint_interval: Duration::from_secs(60),
+        // Small, so the tests' orders move the log between its files many times.
+        reservation_log_bytes: 64 * 1024,
     }
 }
 

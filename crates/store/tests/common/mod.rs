@@ -40,6 +40,7 @@ pub fn opts() -> StoreOptions {
         sync: keyfence_store::SyncMode::Normal,
         checkpoint_every: 1000,
         checkpoint_interval: Duration::from_secs(3600),
+        reservation_log_bytes: 64 * 1024,
     }
 }
 

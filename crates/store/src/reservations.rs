@@ -1,0 +1,377 @@
+//! The gateway's reservation log: two files beside the database (`<db>.reserve-0` and
+//! `<db>.reserve-1`) that a trading request's reservation is appended to with one `pwrite`
+//! from the request's own thread, before it is forwarded. SQLite records the settlement: the
+//! journal entry of the request's outcome carries the reservation id (column `reservation`).
+//! After a crash, a reservation in the log without such an entry becomes a "recovery" entry.
+//!
+//! Why a log and not a table: a row in SQLite costs a round trip to the writer thread and a
+//! transaction (a dozen system calls) on every order's path; an append costs one system call.
+//!
+//! Layout: records one after another from offset 0, each
+//! `len: u32 LE | epoch: u64 LE | sum: u64 LE | payload (len bytes of JSON)`, where `sum` is
+//! FNV-1a 64 over the first 12 bytes and the payload (it finds a torn write; it is not a
+//! defence against tampering, which the journal's hash chain is for). A file's epoch is that of
+//! its first record; reading stops at the first record that is torn, zero, or of another epoch
+//! (older bytes the file held before it was reused). The files are preallocated and reused, so
+//! an fsync writes data, not metadata.
+//!
+//! Compaction without renames: appends go to the current file; when it is full, the current
+//! file is fsynced, every reservation not yet durably settled is copied into the other file
+//! under the next epoch, and appends continue there. So every unsettled reservation is always
+//! in a file that was fsynced after it was written, or in the current file (fsynced before the
+//! bot is answered). Recovery reads both files and takes the union.
+//!
+//! One process at a time: the files are locked (`flock`) while a gateway holds them.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::StoreError;
+use crate::model::Pending;
+
+const HEADER: usize = 4 + 8 + 8;
+
+/// A record's payload: the reservation and the journal head when it was made. Its settling
+/// entry is written after it, so it has a larger seq: recovery reads only entries after the
+/// smallest `after` of the records it has to place.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Logged {
+    pub after: u64,
+    pub pending: Pending,
+}
+
+fn fnv1a(parts: &[&[u8]]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for b in *part {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    h
+}
+
+fn encode(epoch: u64, payload: &[u8], out: &mut Vec<u8>) -> Result<(), StoreError> {
+    let len = u32::try_from(payload.len())
+        .map_err(|_| StoreError::Corrupt("a reservation record is too large".to_owned()))?;
+    let mut head = [0u8; 12];
+    head[..4].copy_from_slice(&len.to_le_bytes());
+    head[4..].copy_from_slice(&epoch.to_le_bytes());
+    let sum = fnv1a(&[&head, payload]);
+    out.extend_from_slice(&head);
+    out.extend_from_slice(&sum.to_le_bytes());
+    out.extend_from_slice(payload);
+    Ok(())
+}
+
+/// The valid records of one file's current epoch: (epoch, payloads). A file that starts with
+/// no valid record has epoch 0 and nothing in it.
+fn decode(bytes: &[u8]) -> (u64, Vec<&[u8]>) {
+    let mut out = Vec::new();
+    let mut off = 0usize;
+    let mut epoch = None;
+    while let Some(head) = bytes.get(off..off + HEADER) {
+        let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        let mut e = [0u8; 8];
+        e.copy_from_slice(&head[4..12]);
+        let rec_epoch = u64::from_le_bytes(e);
+        let mut s = [0u8; 8];
+        s.copy_from_slice(&head[12..20]);
+        let sum = u64::from_le_bytes(s);
+        let Some(payload) = bytes.get(off + HEADER..off + HEADER + len) else {
+            break;
+        };
+        if len == 0 || rec_epoch == 0 || fnv1a(&[&head[..12], payload]) != sum {
+            break;
+        }
+        match epoch {
+            None => epoch = Some(rec_epoch),
+            Some(e) if e != rec_epoch => break,
+            Some(_) => {}
+        }
+        out.push(payload);
+        off += HEADER + len;
+    }
+    (epoch.unwrap_or(0), out)
+}
+
+/// The two files' paths for the database at `db`.
+pub(crate) fn paths_for(db: &Path) -> [PathBuf; 2] {
+    let with = |suffix: &str| {
+        let mut p = db.as_os_str().to_owned();
+        p.push(suffix);
+        PathBuf::from(p)
+    };
+    [with(".reserve-0"), with(".reserve-1")]
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// What a previous run left in the log, read when the gateway takes it.
+pub(crate) struct Leftover {
+    pub records: Vec<Logged>,
+}
+
+struct State {
+    cur: usize,
+    epoch: u64,
+    off: u64,
+    /// Reservations appended and not yet durably settled: id -> payload (copied at a switch).
+    outstanding: HashMap<String, Vec<u8>>,
+    outstanding_bytes: u64,
+    /// Set by a failed write or `close`: every later append is refused (fail closed).
+    broken: Option<String>,
+    buf: Vec<u8>,
+}
+
+/// The reservation log a gateway holds (see the module docs).
+pub(crate) struct Reservations {
+    files: [File; 2],
+    paths: [PathBuf; 2],
+    /// Bytes a file holds before appends move to the other one.
+    capacity: u64,
+    state: Mutex<State>,
+}
+
+impl std::fmt::Debug for Reservations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reservations")
+            .field("paths", &self.paths)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Reservations {
+    /// Lock and read both files. The log takes no appends until [`Reservations::restart`].
+    pub(crate) fn open(db: &Path, capacity: u64) -> Result<(Reservations, Leftover), StoreError> {
+        let paths = paths_for(db);
+        let open = |p: &Path| {
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(p)
+                .map_err(io(p))
+        };
+        let files = [open(&paths[0])?, open(&paths[1])?];
+        for (f, p) in files.iter().zip(&paths) {
+            match f.try_lock() {
+                Ok(()) => {}
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(StoreError::JournalUnavailable(format!(
+                        "another keyfence gateway holds this store's reservation log ({}); one gateway per store",
+                        p.display()
+                    )));
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(io(p)(e)),
+            }
+        }
+        let mut epoch = 0;
+        let mut records = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (f, p) in files.iter().zip(&paths) {
+            let len = f.metadata().map_err(io(p))?.len();
+            let mut bytes = vec![0u8; usize::try_from(len).unwrap_or(0)];
+            f.read_exact_at(&mut bytes, 0).map_err(io(p))?;
+            let (e, payloads) = decode(&bytes);
+            epoch = epoch.max(e);
+            for payload in payloads {
+                let logged: Logged = serde_json::from_slice(payload).map_err(|e| {
+                    StoreError::Corrupt(format!("{}: a reservation record: {e}", p.display()))
+                })?;
+                if seen.insert(logged.pending.id.clone()) {
+                    records.push(logged);
+                }
+            }
+        }
+        let log = Reservations {
+            files,
+            paths,
+            capacity: capacity.max(4096),
+            state: Mutex::new(State {
+                cur: 0,
+                epoch,
+                off: 0,
+                outstanding: HashMap::new(),
+                outstanding_bytes: 0,
+                broken: Some("the reservation log is being recovered".to_owned()),
+                buf: Vec::new(),
+            }),
+        };
+        Ok((log, Leftover { records }))
+    }
+
+    /// Once what the files held is journaled (and on disk): forget it and take appends in a
+    /// new epoch. The other file's first record is zeroed so its old records are not read
+    /// again; both files are preallocated to the capacity (zeros), then fsynced.
+    pub(crate) fn restart(&self) -> Result<(), StoreError> {
+        let mut st = self.lock();
+        let zeros = vec![0u8; 64 * 1024];
+        for (f, p) in self.files.iter().zip(&self.paths) {
+            // The head goes, so nothing this file held is read again...
+            f.write_all_at(&zeros[..HEADER], 0).map_err(io(p))?;
+            // ...and the file is filled to its capacity once, then reused.
+            let mut at = f.metadata().map_err(io(p))?.len().max(HEADER as u64);
+            while at < self.capacity {
+                let n = (self.capacity - at).min(zeros.len() as u64);
+                f.write_all_at(&zeros[..n as usize], at).map_err(io(p))?;
+                at += n;
+            }
+            f.sync_data().map_err(io(p))?;
+        }
+        st.cur = 0;
+        st.epoch += 1;
+        st.off = 0;
+        st.outstanding.clear();
+        st.outstanding_bytes = 0;
+        st.broken = None;
+        Ok(())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding the lock leaves the state as it was before the write.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Append one reservation (one `pwrite`; a switch to the other file when this one is
+    /// full). Not on disk until [`Reservations::sync`].
+    pub(crate) fn append(&self, pending: Pending, after: u64) -> Result<(), StoreError> {
+        let logged = Logged { after, pending };
+        let payload =
+            serde_json::to_vec(&logged).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let id = logged.pending.id;
+        let mut st = self.lock();
+        if let Some(why) = &st.broken {
+            return Err(StoreError::JournalUnavailable(why.clone()));
+        }
+        if st.outstanding.contains_key(&id) {
+            return Err(StoreError::DuplicateReservation(id));
+        }
+        let need = (HEADER + payload.len()) as u64;
+        if st.off + need > self.capacity && st.outstanding_bytes < self.capacity / 2 {
+            let st = &mut *st;
+            if let Err(e) = self.switch(st) {
+                st.broken = Some(format!("the reservation log could not move files: {e}"));
+                return Err(e);
+            }
+        }
+        let mut buf = std::mem::take(&mut st.buf);
+        buf.clear();
+        encode(st.epoch, &payload, &mut buf)?;
+        let cur = st.cur;
+        let written = self.files[cur].write_all_at(&buf, st.off);
+        st.buf = buf;
+        if let Err(e) = written {
+            let e = io(&self.paths[cur])(e);
+            st.broken = Some(format!("a reservation could not be written: {e}"));
+            return Err(e);
+        }
+        st.off += need;
+        st.outstanding_bytes += need;
+        st.outstanding.insert(id, payload);
+        Ok(())
+    }
+
+    /// Move appends to the other file: fsync this one (everything in it is then on disk), copy
+    /// the unsettled reservations into the other under the next epoch.
+    fn switch(&self, st: &mut State) -> Result<(), StoreError> {
+        let (from, to) = (st.cur, 1 - st.cur);
+        self.files[from]
+            .sync_data()
+            .map_err(io(&self.paths[from]))?;
+        let epoch = st.epoch + 1;
+        let mut buf = Vec::with_capacity(st.outstanding_bytes as usize);
+        for payload in st.outstanding.values() {
+            encode(epoch, payload, &mut buf)?;
+        }
+        // A zero header after the copies ends a read there until the next append.
+        buf.extend_from_slice(&[0u8; HEADER]);
+        self.files[to]
+            .write_all_at(&buf, 0)
+            .map_err(io(&self.paths[to]))?;
+        st.cur = to;
+        st.epoch = epoch;
+        st.off = (buf.len() - HEADER) as u64;
+        Ok(())
+    }
+
+    /// fsync the file appends go to (every earlier file was fsynced when appends left it).
+    pub(crate) fn sync(&self) -> Result<(), StoreError> {
+        let cur = self.lock().cur;
+        self.files[cur].sync_data().map_err(io(&self.paths[cur]))
+    }
+
+    /// These reservations' settling entries are on disk: they need not be copied any more.
+    pub(crate) fn settled(&self, ids: &[String]) {
+        if ids.is_empty() {
+            return;
+        }
+        let mut st = self.lock();
+        for id in ids {
+            if let Some(p) = st.outstanding.remove(id) {
+                st.outstanding_bytes = st
+                    .outstanding_bytes
+                    .saturating_sub((HEADER + p.len()) as u64);
+            }
+        }
+    }
+
+    /// The reservations not yet settled (for `usage`).
+    pub(crate) fn outstanding(&self) -> Result<Vec<Pending>, StoreError> {
+        let st = self.lock();
+        st.outstanding
+            .values()
+            .map(|p| {
+                serde_json::from_slice::<Logged>(p)
+                    .map(|l| l.pending)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))
+            })
+            .collect()
+    }
+
+    /// Refuse appends from now on and release the files' locks (a later open, in this process
+    /// or another, may take them).
+    pub(crate) fn close(&self) {
+        let mut st = self.lock();
+        st.broken = Some("the journal writer has stopped".to_owned());
+        for f in &self.files {
+            drop(f.unlock());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_stops_at_a_torn_record_or_another_epoch() {
+        let mut buf = Vec::new();
+        encode(7, b"{\"a\":1}", &mut buf).unwrap();
+        encode(7, b"{\"a\":2}", &mut buf).unwrap();
+        let two = buf.len();
+        encode(6, b"{\"a\":3}", &mut buf).unwrap();
+        let (epoch, recs) = decode(&buf);
+        assert_eq!((epoch, recs.len()), (7, 2));
+        // A flipped byte in the second record's payload ends the read before it.
+        let mut torn = buf[..two].to_vec();
+        let last = torn.len() - 2;
+        torn[last] ^= 1;
+        assert_eq!(decode(&torn), (7, vec![&b"{\"a\":1}"[..]]));
+        // Cut short, zeros, nothing.
+        assert_eq!(decode(&buf[..two - 1]).1.len(), 1);
+        assert_eq!(decode(&[0u8; 64]), (0, vec![]));
+        assert_eq!(decode(&[]), (0, vec![]));
+    }
+}
