@@ -13,6 +13,8 @@ pub mod cancel;
 pub mod introspect;
 pub mod market;
 
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use keyfence_exchange::HttpRequest;
@@ -158,6 +160,9 @@ impl Policy {
 pub struct Upstream {
     client: reqwest::Client,
     policy: Policy,
+    /// Base URLs parsed once (a gateway forwards to one or two per venue): each request then
+    /// sets only its path and query instead of parsing (and IDNA-checking) a whole URL.
+    bases: Arc<RwLock<HashMap<String, reqwest::Url>>>,
 }
 
 impl Upstream {
@@ -182,7 +187,11 @@ impl Upstream {
         let client = b
             .build()
             .map_err(|e| UpstreamError::Build(format!("cannot build the HTTP client: {e}")))?;
-        Ok(Upstream { client, policy })
+        Ok(Upstream {
+            client,
+            policy,
+            bases: Arc::default(),
+        })
     }
 
     pub fn policy(&self) -> &Policy {
@@ -261,9 +270,7 @@ impl Upstream {
     ) -> Result<UpstreamResponse, UpstreamError> {
         let method = reqwest::Method::from_bytes(req.method.as_bytes())
             .map_err(|_| UpstreamError::Build(format!("bad method `{}`", req.method)))?;
-        let mut rb = self
-            .client
-            .request(method, format!("{base}{}", req.target()));
+        let mut rb = self.client.request(method, self.url(base, req)?);
         for (k, v) in &req.headers {
             rb = rb.header(k.as_str(), v.as_str());
         }
@@ -296,6 +303,36 @@ impl Upstream {
             body,
             attempts: attempt,
         })
+    }
+}
+
+impl Upstream {
+    /// `base` + the request's path and query: what parsing `{base}{path}?{query}` gives.
+    fn url(&self, base: &str, req: &HttpRequest) -> Result<reqwest::Url, UpstreamError> {
+        let known = self
+            .bases
+            .read()
+            .ok()
+            .and_then(|bases| bases.get(base).cloned());
+        let mut url = match known {
+            Some(url) => url,
+            None => {
+                let url = reqwest::Url::parse(base)
+                    .map_err(|_| UpstreamError::BadUrl(base.to_owned()))?;
+                if let Ok(mut bases) = self.bases.write() {
+                    // Bounded: a process talks to a handful of bases.
+                    if bases.len() >= 64 {
+                        bases.clear();
+                    }
+                    bases.insert(base.to_owned(), url.clone());
+                }
+                url
+            }
+        };
+        let path = format!("{}{}", url.path().trim_end_matches('/'), req.path);
+        url.set_path(&path);
+        url.set_query((!req.query.is_empty()).then_some(req.query.as_str()));
+        Ok(url)
     }
 }
 
@@ -344,6 +381,41 @@ fn parse_retry_after(v: &str) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The cached base plus path and query is the URL a parse of the whole string gives.
+    #[test]
+    fn a_cached_base_joins_as_a_full_parse_would() {
+        let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
+        let up = Upstream::new(Policy::default()).unwrap();
+        let cases = [
+            (
+                "http://127.0.0.1:9101",
+                "/api/v3/order",
+                "symbol=BTCUSDT&signature=ab%2Fc",
+            ),
+            ("https://api.example.com/prefix", "/v5/order/create", ""),
+            (
+                "http://[::1]:8080",
+                "/0/private/Add%20Order",
+                "a=1&b=%E2%82%AC",
+            ),
+            ("http://localhost:1/base/", "/a//b/", "x=y+z"),
+        ];
+        for _ in 0..2 {
+            // Twice: the second time from the cache.
+            for (base, path, query) in cases {
+                let mut req = HttpRequest::new("GET", path);
+                req.query = query.to_owned();
+                let base = base.trim_end_matches('/');
+                let whole = reqwest::Url::parse(&format!("{base}{}", req.target())).unwrap();
+                assert_eq!(up.url(base, &req).unwrap(), whole, "{base} {path} {query}");
+            }
+        }
+        assert!(matches!(
+            up.url("not a url", &HttpRequest::new("GET", "/")),
+            Err(UpstreamError::BadUrl(_))
+        ));
+    }
 
     /// Binance signs in the query: no error text may carry it.
     #[tokio::test]
