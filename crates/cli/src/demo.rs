@@ -673,6 +673,8 @@ price_band_pct = "2"
         if verified { "ok" } else { "BAD" },
         report.entries
     );
+    // Shutdown waits for every holder of the gateway to let go.
+    drop(gw);
     running.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
     println!();

@@ -322,13 +322,24 @@ pub async fn handle(gw: &Gateway, inc: Incoming<'_>) -> Answer {
     let (reservation_id, reserved) = match &decision.reservation {
         Some(r) => match reserve(gw, venue, &rec, r, now).await {
             Ok((id, reserved)) => (Some(id), Some(reserved)),
-            Err(()) => {
+            Err(id) => {
                 gw.ledger.release(r);
                 let d = Denial::new(
                     DenialKind::Unavailable,
                     "keyfence journal-unavailable: the reservation could not be recorded",
                 );
-                return refuse(gw, venue, &rec, "journal-unavailable", d, now, started).await;
+                // The entry names the reservation: if its record reached the log, this
+                // refusal settles it (it was never forwarded).
+                let e = refusal_entry(
+                    &rec,
+                    venue,
+                    "journal-unavailable",
+                    &d,
+                    now,
+                    started,
+                    Some(id),
+                );
+                return answer_refusal(gw, venue, e, &d, now).await;
             }
         },
         None => (None, None),
@@ -349,7 +360,7 @@ pub async fn handle(gw: &Gateway, inc: Incoming<'_>) -> Answer {
             let answer = NativeResponse {
                 status: resp.status,
                 headers: pass_headers(&resp.headers),
-                body: String::from_utf8_lossy(&resp.body).into_owned(),
+                body: utf8(resp.body),
             };
             (answer, Some(resp.status), out.order_id)
         }
@@ -542,7 +553,7 @@ async fn reserve(
     rec: &Record,
     r: &Reservation,
     now: i64,
-) -> Result<(String, keyfence_store::Reserved), ()> {
+) -> Result<(String, keyfence_store::Reserved), String> {
     let id = gw.journal.reservation_id();
     let p = Pending {
         id: id.clone(),
@@ -561,7 +572,7 @@ async fn reserve(
         Ok(reserved) => Ok((id, reserved)),
         Err(e) => {
             tracing::error!(error = %e, "cannot record a reservation");
-            Err(())
+            Err(id)
         }
     }
 }
@@ -620,7 +631,20 @@ async fn refuse(
     now: i64,
     started: Instant,
 ) -> Answer {
-    let e = entry(
+    let e = refusal_entry(rec, venue, rule, &denial, now, started, None);
+    answer_refusal(gw, venue, e, &denial, now).await
+}
+
+fn refusal_entry(
+    rec: &Record,
+    venue: Venue,
+    rule: &'static str,
+    denial: &Denial,
+    now: i64,
+    started: Instant,
+    reservation_id: Option<String>,
+) -> NewEntry {
+    entry(
         rec,
         venue,
         now,
@@ -630,12 +654,22 @@ async fn refuse(
         None,
         started,
         None,
-        None,
-    );
+        reservation_id,
+    )
+}
+
+/// Journal a refusal (awaited: it is committed before the bot hears of it), then answer it.
+async fn answer_refusal(
+    gw: &Gateway,
+    venue: Venue,
+    e: NewEntry,
+    denial: &Denial,
+    now: i64,
+) -> Answer {
     if let Err(err) = gw.journal.append(e).await {
         tracing::error!(error = %err, "journal append failed for a refusal");
     }
-    keyfence_exchange::native_error(venue, &denial, now)
+    keyfence_exchange::native_error(venue, denial, now)
 }
 
 enum ForwardError {
@@ -663,6 +697,12 @@ const HOP_HEADERS: &[&str] = &[
 fn strip_hop(req: &mut HttpRequest) {
     req.headers
         .retain(|(k, _)| !HOP_HEADERS.iter().any(|h| k.eq_ignore_ascii_case(h)));
+}
+
+/// The exchange's body as text: moved when it is UTF-8 (it is JSON), replaced characters
+/// otherwise.
+fn utf8(body: Vec<u8>) -> String {
+    String::from_utf8(body).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 fn pass_headers(headers: &[(String, String)]) -> Vec<(String, String)> {
@@ -696,7 +736,7 @@ async fn forward_public(gw: &Gateway, venue: Venue, mut req: HttpRequest) -> Ans
         Ok(resp) => NativeResponse {
             status: resp.status,
             headers: pass_headers(&resp.headers),
-            body: String::from_utf8_lossy(&resp.body).into_owned(),
+            body: utf8(resp.body),
         },
         Err(e) => answer_upstream_error(venue, &e, now),
     }
@@ -766,10 +806,17 @@ async fn forward_signed(
         }
     }
     let rng = &gw.rng;
+    // The last attempt signs the request itself, earlier ones a copy (an order has one).
+    let mut unsigned = Some(req);
     let sent = feed
         .upstream
         .send(&feed.base_url, retry, |attempt| {
-            let mut r = req.clone();
+            let mut r = if attempt >= attempts {
+                unsigned.take()
+            } else {
+                unsigned.clone()
+            }
+            .ok_or_else(|| "no request left to sign".to_owned())?;
             let nonce = nonces.get(attempt as usize - 1).copied();
             keyfence_exchange::sign(
                 venue,

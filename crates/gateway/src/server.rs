@@ -71,14 +71,31 @@ pub struct RunningGateway {
 }
 
 impl RunningGateway {
-    /// Stop accepting, let in-flight requests finish (up to `drain_seconds`), then stop.
+    /// Stop accepting, let in-flight requests finish (up to `drain_seconds`, also those whose
+    /// bot hung up), then write what the journal has queued and close the store.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
-        let drain = async { while self.listeners.join_next().await.is_some() {} };
+        let gw = &self.gateway;
+        let listeners = &mut self.listeners;
+        let background = &mut self.background;
+        let drain = async {
+            while listeners.join_next().await.is_some() {}
+            background.abort_all();
+            while background.join_next().await.is_some() {}
+            // Every request's handler holds the gateway: this handle is the last one left
+            // once they are done.
+            while Arc::strong_count(gw) > 1 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        };
         if tokio::time::timeout(self.drain, drain).await.is_err() {
+            tracing::warn!(
+                "requests still running at the end of the drain; their reservations are recovered at the next start"
+            );
             self.listeners.abort_all();
         }
         self.background.abort_all();
+        self.gateway.store.close().await;
     }
 }
 
@@ -400,7 +417,7 @@ async fn answer(
         .unwrap_or("")
         .to_owned();
     match Limited::new(body, MAX_BODY).collect().await {
-        Ok(b) => http.body = b.to_bytes().to_vec(),
+        Ok(b) => http.body = Vec::from(b.to_bytes()),
         Err(_) => {
             let d = Denial::new(
                 DenialKind::PayloadTooLarge,

@@ -49,11 +49,10 @@ use writer::AdminOp;
 pub enum SyncMode {
     /// Every commit is fsynced before its callers hear back (SQLite `synchronous=FULL`).
     Strict,
-    /// Every commit is fsynced right after it by a second thread, the syncer (one fsync for the
-    /// commits made while the previous one ran; a batch of entries nobody waits for shares the
-    /// next one or waits at most 5 ms). Callers hear back at COMMIT; a reservation's
-    /// [`Reserved::durable`] and control changes resolve after the fsync. The gateway forwards
-    /// while the fsync runs and answers the bot only after it.
+    /// Every commit is fsynced right after it by a second thread, the syncer (a batch of entries
+    /// nobody waits for within 5 ms). Callers hear back at COMMIT; control changes resolve after
+    /// the fsync. A reservation's [`Reserved::durable`] resolves after the syncer's fsync of the
+    /// reservation log: the gateway forwards while it runs and answers the bot only after it.
     #[default]
     Full,
     /// The disk catches up at SQLite's checkpoints (`synchronous=NORMAL`): the last commits
@@ -354,13 +353,32 @@ impl Store {
                 .await
                 .map_err(|e| StoreError::JournalUnavailable(e.to_string()))??;
         let recovered = journal.recover(leftover.records).await?;
-        // The recovery entries reach the disk before the log forgets what they record.
+        // The recovery entries reach the disk before the log forgets what they record: the
+        // WAL is fsynced here in every sync mode (`normal` included), once per start.
         journal.flush().await?;
         let log = Arc::new(log);
         let restarted = Arc::clone(&log);
-        tokio::task::spawn_blocking(move || restarted.restart())
-            .await
-            .map_err(|e| StoreError::JournalUnavailable(e.to_string()))??;
+        let mut wal = self.inner.path.as_os_str().to_owned();
+        wal.push("-wal");
+        tokio::task::spawn_blocking(move || {
+            match std::fs::File::open(&wal) {
+                Ok(f) => f.sync_data().map_err(|source| StoreError::Io {
+                    path: PathBuf::from(&wal).display().to_string(),
+                    source,
+                })?,
+                // No WAL: everything is in the database file, which SQLite fsynced.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => {
+                    return Err(StoreError::Io {
+                        path: PathBuf::from(&wal).display().to_string(),
+                        source,
+                    });
+                }
+            }
+            restarted.restart()
+        })
+        .await
+        .map_err(|e| StoreError::JournalUnavailable(e.to_string()))??;
         journal.install(log)?;
         Ok(recovered)
     }

@@ -11,15 +11,18 @@
 //! `len: u32 LE | epoch: u64 LE | sum: u64 LE | payload (len bytes of JSON)`, where `sum` is
 //! FNV-1a 64 over the first 12 bytes and the payload (it finds a torn write; it is not a
 //! defence against tampering, which the journal's hash chain is for). A file's epoch is that of
-//! its first record; reading stops at the first record that is torn, zero, or of another epoch
+//! its first record, an empty one written when the epoch starts (so the newest epoch is always
+//! readable, and the next start takes a larger one); reading stops at the first record that is torn, zero, or of another epoch
 //! (older bytes the file held before it was reused). The files are preallocated and reused, so
 //! an fsync writes data, not metadata.
 //!
 //! Compaction without renames: appends go to the current file; when it is full, the current
 //! file is fsynced, every reservation not yet durably settled is copied into the other file
-//! under the next epoch, and appends continue there. So every unsettled reservation is always
-//! in a file that was fsynced after it was written, or in the current file (fsynced before the
-//! bot is answered). Recovery reads both files and takes the union.
+//! under the next epoch, and appends continue there (that move happens under the log's lock,
+//! about once per 10,000 orders, and holds other appends for an fsync). So every unsettled
+//! reservation is always in a file that was fsynced after it was written, or in the current
+//! file (fsynced before the bot is answered, or the log refuses every later append). Recovery
+//! reads both files and takes the union.
 //!
 //! One process at a time: the files are locked (`flock`) while a gateway holds them.
 
@@ -86,7 +89,7 @@ fn decode(bytes: &[u8]) -> (u64, Vec<&[u8]>) {
         let Some(payload) = bytes.get(off + HEADER..off + HEADER + len) else {
             break;
         };
-        if len == 0 || rec_epoch == 0 || fnv1a(&[&head[..12], payload]) != sum {
+        if rec_epoch == 0 || fnv1a(&[&head[..12], payload]) != sum {
             break;
         }
         match epoch {
@@ -94,7 +97,10 @@ fn decode(bytes: &[u8]) -> (u64, Vec<&[u8]>) {
             Some(e) if e != rec_epoch => break,
             Some(_) => {}
         }
-        out.push(payload);
+        // An empty record marks the epoch's start (a restart, a move between files).
+        if len > 0 {
+            out.push(payload);
+        }
         off += HEADER + len;
     }
     (epoch.unwrap_or(0), out)
@@ -213,14 +219,25 @@ impl Reservations {
     }
 
     /// Once what the files held is journaled (and on disk): forget it and take appends in a
-    /// new epoch. The other file's first record is zeroed so its old records are not read
-    /// again; both files are preallocated to the capacity (zeros), then fsynced.
+    /// new epoch, one above every epoch seen. File 0 starts with the new epoch's marker and
+    /// file 1's head is zeroed, so no old record is read again (and the next start, even after
+    /// a run that appended nothing, reads this epoch and takes a larger one); both files are
+    /// preallocated to the capacity (zeros), then fsynced.
     pub(crate) fn restart(&self) -> Result<(), StoreError> {
         let mut st = self.lock();
+        let epoch = st.epoch + 1;
+        let mut marker = Vec::with_capacity(2 * HEADER);
+        encode(epoch, &[], &mut marker)?;
+        marker.extend_from_slice(&[0u8; HEADER]);
         let zeros = vec![0u8; 64 * 1024];
-        for (f, p) in self.files.iter().zip(&self.paths) {
+        for (i, (f, p)) in self.files.iter().zip(&self.paths).enumerate() {
             // The head goes, so nothing this file held is read again...
-            f.write_all_at(&zeros[..HEADER], 0).map_err(io(p))?;
+            let head = if i == 0 {
+                &marker[..]
+            } else {
+                &zeros[..HEADER]
+            };
+            f.write_all_at(head, 0).map_err(io(p))?;
             // ...and the file is filled to its capacity once, then reused.
             let mut at = f.metadata().map_err(io(p))?.len().max(HEADER as u64);
             while at < self.capacity {
@@ -231,8 +248,8 @@ impl Reservations {
             f.sync_data().map_err(io(p))?;
         }
         st.cur = 0;
-        st.epoch += 1;
-        st.off = 0;
+        st.epoch = epoch;
+        st.off = HEADER as u64;
         st.outstanding.clear();
         st.outstanding_bytes = 0;
         st.broken = None;
@@ -291,7 +308,8 @@ impl Reservations {
             .sync_data()
             .map_err(io(&self.paths[from]))?;
         let epoch = st.epoch + 1;
-        let mut buf = Vec::with_capacity(st.outstanding_bytes as usize);
+        let mut buf = Vec::with_capacity(st.outstanding_bytes as usize + 2 * HEADER);
+        encode(epoch, &[], &mut buf)?;
         for payload in st.outstanding.values() {
             encode(epoch, payload, &mut buf)?;
         }
@@ -306,10 +324,17 @@ impl Reservations {
         Ok(())
     }
 
-    /// fsync the file appends go to (every earlier file was fsynced when appends left it).
+    /// fsync the file appends go to (every earlier file was fsynced when appends left it). A
+    /// failure is final: after a failed fsync the kernel may report the next one as done
+    /// without the lost pages, so the log takes no more appends (the next start recovers from
+    /// what the files hold).
     pub(crate) fn sync(&self) -> Result<(), StoreError> {
         let cur = self.lock().cur;
-        self.files[cur].sync_data().map_err(io(&self.paths[cur]))
+        let synced = self.files[cur].sync_data().map_err(io(&self.paths[cur]));
+        if let Err(e) = &synced {
+            self.lock().broken = Some(format!("an fsync of the reservation log failed: {e}"));
+        }
+        synced
     }
 
     /// These reservations' settling entries are on disk: they need not be copied any more.
@@ -355,6 +380,51 @@ impl Reservations {
 mod tests {
     use super::*;
 
+    fn pending(id: &str) -> Pending {
+        Pending {
+            id: id.to_owned(),
+            ts_ms: 1,
+            bot: "b".to_owned(),
+            venue: keyfence_types::Venue::Binance,
+            day: 1,
+            notional: rust_decimal::Decimal::ONE,
+            orders: 1,
+            positions: vec![],
+            symbol: None,
+            side: None,
+            class: "trade".to_owned(),
+        }
+    }
+
+    fn ids(left: &Leftover) -> Vec<String> {
+        left.records.iter().map(|l| l.pending.id.clone()).collect()
+    }
+
+    /// Each start takes a new epoch, also after a run that appended nothing: records of two
+    /// runs ago (same size, so a new record ends exactly where an old one begins) stay buried.
+    #[test]
+    fn a_run_without_appends_still_leaves_old_records_buried() {
+        let dir = std::env::temp_dir().join(format!("keyfence-reslog-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = dir.join("k.db");
+        let run = |append: &[&str]| {
+            let (log, left) = Reservations::open(&db, 64 * 1024).unwrap();
+            log.restart().unwrap();
+            for id in append {
+                log.append(pending(id), 0).unwrap();
+            }
+            log.sync().unwrap();
+            log.close();
+            ids(&left)
+        };
+        assert!(run(&["p0", "p1", "p2", "p3", "p4"]).is_empty());
+        assert_eq!(run(&[]), ["p0", "p1", "p2", "p3", "p4"]);
+        assert!(run(&["p9"]).is_empty());
+        assert_eq!(run(&[]), ["p9"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn decode_stops_at_a_torn_record_or_another_epoch() {
         let mut buf = Vec::new();
@@ -371,6 +441,12 @@ mod tests {
         assert_eq!(decode(&torn), (7, vec![&b"{\"a\":1}"[..]]));
         // Cut short, zeros, nothing.
         assert_eq!(decode(&buf[..two - 1]).1.len(), 1);
+        // An empty record (an epoch's marker) sets the epoch and yields nothing.
+        let mut marked = Vec::new();
+        encode(9, b"", &mut marked).unwrap();
+        encode(9, b"{}", &mut marked).unwrap();
+        encode(8, b"{\"old\":1}", &mut marked).unwrap();
+        assert_eq!(decode(&marked), (9, vec![&b"{}"[..]]));
         assert_eq!(decode(&[0u8; 64]), (0, vec![]));
         assert_eq!(decode(&[]), (0, vec![]));
     }

@@ -7,14 +7,16 @@
 //!
 //! - `Strict`: after COMMIT with `synchronous=FULL` (SQLite fsyncs the WAL in the commit).
 //! - `Full`: COMMIT writes the WAL (`synchronous=NORMAL`: in the OS, so a killed process loses
-//!   nothing), callers of `append` and `reserve` hear back at once, and a second thread, the
-//!   syncer, fdatasyncs the WAL (one fsync for every commit made while the previous one ran), so
-//!   the writer never waits for the disk. A batch nobody waits on (entries only) shares the next
-//!   awaited fsync or is fsynced within `LAZY_SYNC` (5 ms). A reservation carries a [`Reserved`] whose
-//!   `durable()` resolves after that fsync, so the gateway forwards while the disk catches up
-//!   and answers the bot only once the reservation is on disk. Control changes are answered
-//!   after the fsync.
+//!   nothing) and callers of `append` hear back at once; a second thread, the syncer, fdatasyncs
+//!   the WAL (one fsync for every commit made since the last one: at once when somebody waits,
+//!   as a control change does, otherwise within `LAZY_SYNC`, 5 ms), so the writer never waits
+//!   for the disk.
 //! - `Normal`: after COMMIT (`synchronous=NORMAL`); the disk catches up at SQLite checkpoints.
+//!
+//! Reservations do not come here: `Journal::reserve` appends them to the reservation log
+//! (`crate::reservations`) on the caller's thread; the syncer fsyncs the log (strict and full)
+//! and `Reserved::durable()` resolves after that fsync. A reservation is forgotten by the log
+//! once the entry that settles it is on disk (after the WAL's fsync under full).
 
 use std::fs::File;
 use std::path::PathBuf;
@@ -119,11 +121,15 @@ struct Shared {
 impl Shared {
     fn entry_for(&self, e: &NewEntry) {
         if e.reservation_id.is_some() {
-            // Saturating: an entry may name a reservation this process did not make.
-            let _previous = self
-                .in_flight
-                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+            self.entry_done();
         }
+    }
+
+    fn entry_done(&self) {
+        // Saturating: an entry may name a reservation this process did not make.
+        let _previous = self
+            .in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
     }
 }
 
@@ -205,6 +211,7 @@ impl Journal {
             ));
         };
         let after = self.shared.head_seq.load(Ordering::Acquire);
+        let id = p.id.clone();
         if let Err(e) = log.append(p, after) {
             if !matches!(e, StoreError::DuplicateReservation(_)) {
                 self.shared.healthy.store(false, Ordering::Release);
@@ -212,23 +219,31 @@ impl Journal {
             return Err(e);
         }
         self.shared.in_flight.fetch_add(1, Ordering::AcqRel);
-        match (self.sync, &self.syncer) {
-            (SyncMode::Normal, _) => Ok(Reserved { durable: None }),
+        let reserved = match (self.sync, &self.syncer) {
+            (SyncMode::Normal, _) => return Ok(Reserved { durable: None }),
             (_, None) => Err(gone()),
             (mode, Some(syncer)) => {
                 let (tx, rx) = oneshot::channel();
                 if syncer.send(SyncMsg::Log(tx)).is_err() {
-                    self.shared.healthy.store(false, Ordering::Release);
-                    return Err(gone());
+                    Err(gone())
+                } else if mode == SyncMode::Strict {
+                    Reserved { durable: Some(rx) }
+                        .durable()
+                        .await
+                        .map(|()| Reserved { durable: None })
+                } else {
+                    Ok(Reserved { durable: Some(rx) })
                 }
-                let reserved = Reserved { durable: Some(rx) };
-                if mode == SyncMode::Strict {
-                    reserved.durable().await?;
-                    return Ok(Reserved { durable: None });
-                }
-                Ok(reserved)
             }
+        };
+        if reserved.is_err() {
+            // Refused before forwarding: the caller's refusal entry names the reservation,
+            // which settles it should the record be on disk.
+            self.shared.healthy.store(false, Ordering::Release);
+            self.shared.entry_done();
+            log.settled(&[id]);
         }
+        reserved
     }
 
     /// A fresh reservation id (no system call: a per-open base and a counter).
