@@ -118,6 +118,13 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// A file beside the database: `<db><suffix>` (`-wal`, `.stamp`, `.reserve-0`).
+pub(crate) fn beside(db: &Path, suffix: &str) -> PathBuf {
+    let mut s = db.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
 /// Milliseconds since the Unix epoch (the store stamps control entries and checkpoints).
 pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -352,28 +359,19 @@ impl Store {
             tokio::task::spawn_blocking(move || reservations::Reservations::open(&path, bytes))
                 .await
                 .map_err(|e| StoreError::JournalUnavailable(e.to_string()))??;
-        let recovered = journal.recover(leftover.records).await?;
+        let recovered = journal.recover(leftover).await?;
         // The recovery entries reach the disk before the log forgets what they record: the
         // WAL is fsynced here in every sync mode (`normal` included), once per start.
         journal.flush().await?;
         let log = Arc::new(log);
         let restarted = Arc::clone(&log);
-        let mut wal = self.inner.path.as_os_str().to_owned();
-        wal.push("-wal");
+        let wal = beside(&self.inner.path, "-wal");
         tokio::task::spawn_blocking(move || {
             match std::fs::File::open(&wal) {
-                Ok(f) => f.sync_data().map_err(|source| StoreError::Io {
-                    path: PathBuf::from(&wal).display().to_string(),
-                    source,
-                })?,
+                Ok(f) => f.sync_data().map_err(StoreError::io(&wal))?,
                 // No WAL: everything is in the database file, which SQLite fsynced.
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(source) => {
-                    return Err(StoreError::Io {
-                        path: PathBuf::from(&wal).display().to_string(),
-                        source,
-                    });
-                }
+                Err(e) => return Err(StoreError::io(&wal)(e)),
             }
             restarted.restart()
         })

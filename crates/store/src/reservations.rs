@@ -106,28 +106,6 @@ fn decode(bytes: &[u8]) -> (u64, Vec<&[u8]>) {
     (epoch.unwrap_or(0), out)
 }
 
-/// The two files' paths for the database at `db`.
-pub(crate) fn paths_for(db: &Path) -> [PathBuf; 2] {
-    let with = |suffix: &str| {
-        let mut p = db.as_os_str().to_owned();
-        p.push(suffix);
-        PathBuf::from(p)
-    };
-    [with(".reserve-0"), with(".reserve-1")]
-}
-
-fn io(path: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io {
-        path: path.display().to_string(),
-        source,
-    }
-}
-
-/// What a previous run left in the log, read when the gateway takes it.
-pub(crate) struct Leftover {
-    pub records: Vec<Logged>,
-}
-
 struct State {
     cur: usize,
     epoch: u64,
@@ -158,9 +136,16 @@ impl std::fmt::Debug for Reservations {
 }
 
 impl Reservations {
-    /// Lock and read both files. The log takes no appends until [`Reservations::restart`].
-    pub(crate) fn open(db: &Path, capacity: u64) -> Result<(Reservations, Leftover), StoreError> {
-        let paths = paths_for(db);
+    /// Lock and read both files: the log and what a previous run left in it. The log takes no
+    /// appends until [`Reservations::restart`].
+    pub(crate) fn open(
+        db: &Path,
+        capacity: u64,
+    ) -> Result<(Reservations, Vec<Logged>), StoreError> {
+        let paths = [
+            crate::beside(db, ".reserve-0"),
+            crate::beside(db, ".reserve-1"),
+        ];
         let open = |p: &Path| {
             OpenOptions::new()
                 .read(true)
@@ -168,7 +153,7 @@ impl Reservations {
                 .create(true)
                 .truncate(false)
                 .open(p)
-                .map_err(io(p))
+                .map_err(StoreError::io(p))
         };
         let files = [open(&paths[0])?, open(&paths[1])?];
         for (f, p) in files.iter().zip(&paths) {
@@ -180,16 +165,16 @@ impl Reservations {
                         p.display()
                     )));
                 }
-                Err(std::fs::TryLockError::Error(e)) => return Err(io(p)(e)),
+                Err(std::fs::TryLockError::Error(e)) => return Err(StoreError::io(p)(e)),
             }
         }
         let mut epoch = 0;
         let mut records = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for (f, p) in files.iter().zip(&paths) {
-            let len = f.metadata().map_err(io(p))?.len();
+            let len = f.metadata().map_err(StoreError::io(p))?.len();
             let mut bytes = vec![0u8; usize::try_from(len).unwrap_or(0)];
-            f.read_exact_at(&mut bytes, 0).map_err(io(p))?;
+            f.read_exact_at(&mut bytes, 0).map_err(StoreError::io(p))?;
             let (e, payloads) = decode(&bytes);
             epoch = epoch.max(e);
             for payload in payloads {
@@ -215,7 +200,7 @@ impl Reservations {
                 buf: Vec::new(),
             }),
         };
-        Ok((log, Leftover { records }))
+        Ok((log, records))
     }
 
     /// Once what the files held is journaled (and on disk): forget it and take appends in a
@@ -237,15 +222,20 @@ impl Reservations {
             } else {
                 &zeros[..HEADER]
             };
-            f.write_all_at(head, 0).map_err(io(p))?;
+            f.write_all_at(head, 0).map_err(StoreError::io(p))?;
             // ...and the file is filled to its capacity once, then reused.
-            let mut at = f.metadata().map_err(io(p))?.len().max(HEADER as u64);
+            let mut at = f
+                .metadata()
+                .map_err(StoreError::io(p))?
+                .len()
+                .max(HEADER as u64);
             while at < self.capacity {
                 let n = (self.capacity - at).min(zeros.len() as u64);
-                f.write_all_at(&zeros[..n as usize], at).map_err(io(p))?;
+                f.write_all_at(&zeros[..n as usize], at)
+                    .map_err(StoreError::io(p))?;
                 at += n;
             }
-            f.sync_data().map_err(io(p))?;
+            f.sync_data().map_err(StoreError::io(p))?;
         }
         st.cur = 0;
         st.epoch = epoch;
@@ -290,7 +280,7 @@ impl Reservations {
         let written = self.files[cur].write_all_at(&buf, st.off);
         st.buf = buf;
         if let Err(e) = written {
-            let e = io(&self.paths[cur])(e);
+            let e = StoreError::io(&self.paths[cur])(e);
             st.broken = Some(format!("a reservation could not be written: {e}"));
             return Err(e);
         }
@@ -306,7 +296,7 @@ impl Reservations {
         let (from, to) = (st.cur, 1 - st.cur);
         self.files[from]
             .sync_data()
-            .map_err(io(&self.paths[from]))?;
+            .map_err(StoreError::io(&self.paths[from]))?;
         let epoch = st.epoch + 1;
         let mut buf = Vec::with_capacity(st.outstanding_bytes as usize + 2 * HEADER);
         encode(epoch, &[], &mut buf)?;
@@ -317,7 +307,7 @@ impl Reservations {
         buf.extend_from_slice(&[0u8; HEADER]);
         self.files[to]
             .write_all_at(&buf, 0)
-            .map_err(io(&self.paths[to]))?;
+            .map_err(StoreError::io(&self.paths[to]))?;
         st.cur = to;
         st.epoch = epoch;
         st.off = (buf.len() - HEADER) as u64;
@@ -330,7 +320,9 @@ impl Reservations {
     /// what the files hold).
     pub(crate) fn sync(&self) -> Result<(), StoreError> {
         let cur = self.lock().cur;
-        let synced = self.files[cur].sync_data().map_err(io(&self.paths[cur]));
+        let synced = self.files[cur]
+            .sync_data()
+            .map_err(StoreError::io(&self.paths[cur]));
         if let Err(e) = &synced {
             self.lock().broken = Some(format!("an fsync of the reservation log failed: {e}"));
         }
@@ -396,8 +388,8 @@ mod tests {
         }
     }
 
-    fn ids(left: &Leftover) -> Vec<String> {
-        left.records.iter().map(|l| l.pending.id.clone()).collect()
+    fn ids(left: &[Logged]) -> Vec<String> {
+        left.iter().map(|l| l.pending.id.clone()).collect()
     }
 
     /// Each start takes a new epoch, also after a run that appended nothing: records of two

@@ -10,9 +10,7 @@ use std::path::{Path, PathBuf};
 
 /// `<db>.stamp`.
 pub(crate) fn path_for(db: &Path) -> PathBuf {
-    let mut s = db.as_os_str().to_owned();
-    s.push(".stamp");
-    PathBuf::from(s)
+    crate::beside(db, ".stamp")
 }
 
 /// The current counter (the file's length); 0 when the file is missing or unreadable (the

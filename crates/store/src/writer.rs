@@ -119,17 +119,14 @@ struct Shared {
 }
 
 impl Shared {
+    /// An entry naming a reservation ends that order's time in flight.
     fn entry_for(&self, e: &NewEntry) {
         if e.reservation_id.is_some() {
-            self.entry_done();
+            // Saturating: an entry may name a reservation this process did not make.
+            let _previous = self
+                .in_flight
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
         }
-    }
-
-    fn entry_done(&self) {
-        // Saturating: an entry may name a reservation this process did not make.
-        let _previous = self
-            .in_flight
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
     }
 }
 
@@ -237,10 +234,9 @@ impl Journal {
             }
         };
         if reserved.is_err() {
-            // Refused before forwarding: the caller's refusal entry names the reservation,
-            // which settles it should the record be on disk.
+            // Refused before forwarding: the caller's refusal entry names the reservation
+            // (which settles it should the record be on disk, and ends its in-flight count).
             self.shared.healthy.store(false, Ordering::Release);
-            self.shared.entry_done();
             log.settled(&[id]);
         }
         reserved
@@ -341,10 +337,8 @@ pub(crate) fn spawn(cfg: WriterConfig) -> Result<Journal, StoreError> {
     shared.next_id.store(base, Ordering::Relaxed);
     let syncer = if cfg.sync != SyncMode::Normal {
         let (stx, srx) = mpsc::channel();
-        let mut wal = cfg.path.as_os_str().to_owned();
-        wal.push("-wal");
         let syncer = Syncer {
-            wal_path: PathBuf::from(wal),
+            wal_path: crate::beside(&cfg.path, "-wal"),
             wal: None,
             shared: Arc::clone(&shared),
         };
