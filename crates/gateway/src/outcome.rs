@@ -20,7 +20,7 @@ pub fn read(venue: Venue, status: u16, body: &[u8]) -> Outcome {
             order_id: None,
         };
     }
-    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+    let Some(v) = Fields::parse(body) else {
         return Outcome {
             accepted: true,
             order_id: None,
@@ -34,37 +34,94 @@ pub fn read(venue: Venue, status: u16, body: &[u8]) -> Outcome {
     match venue {
         Venue::Binance => Outcome {
             accepted: true,
-            order_id: v.get("orderId").and_then(text),
+            order_id: v.order_id_binance.as_ref().and_then(text),
         },
         Venue::Bybit => Outcome {
             accepted: v
-                .get("retCode")
+                .ret_code
+                .as_ref()
                 .and_then(Value::as_i64)
                 .is_none_or(|c| c == 0),
-            order_id: v.pointer("/result/orderId").and_then(text),
+            order_id: v
+                .result
+                .as_ref()
+                .and_then(|r| r.get("orderId"))
+                .and_then(text),
         },
         Venue::Okx => {
-            let code = v.get("code").and_then(Value::as_str);
+            let code = v.code.as_ref().and_then(Value::as_str);
             Outcome {
                 // "2" is a batch in which some orders succeeded.
                 accepted: code.is_none_or(|c| c == "0" || c == "2"),
-                order_id: v.pointer("/data/0/ordId").and_then(text),
+                order_id: v
+                    .data
+                    .as_ref()
+                    .and_then(|d| d.pointer("/0/ordId"))
+                    .and_then(text),
             }
         }
         Venue::Coinbase => Outcome {
-            accepted: v.get("success").and_then(Value::as_bool) != Some(false),
+            accepted: v.success.as_ref().and_then(Value::as_bool) != Some(false),
             order_id: v
-                .pointer("/success_response/order_id")
-                .or_else(|| v.get("order_id"))
+                .success_response
+                .as_ref()
+                .and_then(|r| r.get("order_id"))
+                .or(v.order_id.as_ref())
                 .and_then(text),
         },
         Venue::Kraken => Outcome {
             accepted: v
-                .get("error")
+                .error
+                .as_ref()
                 .and_then(Value::as_array)
                 .is_none_or(|e| e.is_empty()),
-            order_id: v.pointer("/result/txid/0").and_then(text),
+            order_id: v
+                .result
+                .as_ref()
+                .and_then(|r| r.pointer("/txid/0"))
+                .and_then(text),
         },
+    }
+}
+
+/// The top-level fields any venue's answer is read for; the rest of the answer (fills, echoes
+/// of the order) is skipped without being built.
+#[derive(Debug, serde::Deserialize)]
+struct Fields {
+    #[serde(rename = "orderId")]
+    order_id_binance: Option<Value>,
+    #[serde(rename = "retCode")]
+    ret_code: Option<Value>,
+    result: Option<Value>,
+    code: Option<Value>,
+    data: Option<Value>,
+    success: Option<Value>,
+    success_response: Option<Value>,
+    order_id: Option<Value>,
+    error: Option<Value>,
+}
+
+impl Fields {
+    /// None when the body is not JSON. An answer that is JSON but not an object of distinct
+    /// keys (an array, a repeated key) is read as a whole, as before: a repeated key counts
+    /// by its last value, anything but an object has none of the fields.
+    fn parse(body: &[u8]) -> Option<Fields> {
+        if let Ok(f) = serde_json::from_slice::<Fields>(body) {
+            return Some(f);
+        }
+        let v = serde_json::from_slice::<Value>(body).ok()?;
+        let get = |k: &str| v.get(k).filter(|x| !x.is_null()).cloned();
+        Some(Fields {
+            order_id_binance: get("orderId"),
+            ret_code: get("retCode"),
+            result: get("result"),
+            code: get("code"),
+            data: get("data"),
+            success: get("success"),
+            success_response: get("success_response"),
+            order_id: get("order_id"),
+            error: get("error"),
+        })
     }
 }
 
@@ -133,6 +190,88 @@ mod tests {
             let o = read(*venue, *status, body.as_bytes());
             assert_eq!(o.accepted, *accepted, "{venue} {body}");
             assert_eq!(o.order_id.as_deref(), *id, "{venue} {body}");
+        }
+    }
+
+    /// The reading as a whole `Value` (what `read` did before it picked out its fields).
+    fn read_whole(venue: Venue, status: u16, body: &[u8]) -> Outcome {
+        if !(200..300).contains(&status) {
+            return Outcome {
+                accepted: false,
+                order_id: None,
+            };
+        }
+        let Ok(v) = serde_json::from_slice::<Value>(body) else {
+            return Outcome {
+                accepted: true,
+                order_id: None,
+            };
+        };
+        let text = |v: &Value| match v {
+            Value::String(s) if !s.is_empty() => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        };
+        let (accepted, order_id) = match venue {
+            Venue::Binance => (true, v.get("orderId").and_then(text)),
+            Venue::Bybit => (
+                v.get("retCode")
+                    .and_then(Value::as_i64)
+                    .is_none_or(|c| c == 0),
+                v.pointer("/result/orderId").and_then(text),
+            ),
+            Venue::Okx => (
+                v.get("code")
+                    .and_then(Value::as_str)
+                    .is_none_or(|c| c == "0" || c == "2"),
+                v.pointer("/data/0/ordId").and_then(text),
+            ),
+            Venue::Coinbase => (
+                v.get("success").and_then(Value::as_bool) != Some(false),
+                v.pointer("/success_response/order_id")
+                    .or_else(|| v.get("order_id"))
+                    .and_then(text),
+            ),
+            Venue::Kraken => (
+                v.get("error")
+                    .and_then(Value::as_array)
+                    .is_none_or(|e| e.is_empty()),
+                v.pointer("/result/txid/0").and_then(text),
+            ),
+        };
+        Outcome { accepted, order_id }
+    }
+
+    #[test]
+    fn picking_fields_reads_as_the_whole_answer_would() {
+        let bodies = [
+            r#"{"symbol":"BTCUSDT","orderId":28,"fills":[{"price":"1"}]}"#,
+            r#"{"orderId":"","retCode":null}"#,
+            r#"{"orderId":1,"orderId":2}"#,
+            r#"{"retCode":"0","result":{"orderId":"b"}}"#,
+            r#"{"retCode":10001,"retCode":0,"result":{"orderId":"b"}}"#,
+            r#"{"code":"2","data":[{"ordId":"o1"},{"ordId":"o2"}]}"#,
+            r#"{"code":0,"data":{"ordId":"x"}}"#,
+            r#"{"success":null,"order_id":"c"}"#,
+            r#"{"success":false,"success_response":{"order_id":"s"},"order_id":"c"}"#,
+            r#"{"error":[],"result":{"txid":["T1"],"descr":{}}}"#,
+            r#"{"error":["EOrder:x"],"result":null}"#,
+            r#"{"error":"none"}"#,
+            r#"[{"orderId":1}]"#,
+            r#""text""#,
+            "not json",
+            "",
+        ];
+        for venue in Venue::ALL {
+            for body in bodies {
+                for status in [200, 201, 400] {
+                    assert_eq!(
+                        read(venue, status, body.as_bytes()),
+                        read_whole(venue, status, body.as_bytes()),
+                        "{venue:?} {status} {body}"
+                    );
+                }
+            }
         }
     }
 }

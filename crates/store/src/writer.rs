@@ -137,7 +137,7 @@ pub struct Journal {
     shared: Arc<Shared>,
     /// Strict and full: the syncer thread, which fsyncs the reservation log (and, under full,
     /// the WAL).
-    syncer: Option<mpsc::Sender<SyncMsg>>,
+    syncer: Option<Arc<Inbox>>,
     sync: SyncMode,
 }
 
@@ -221,7 +221,8 @@ impl Journal {
             (_, None) => Err(gone()),
             (mode, Some(syncer)) => {
                 let (tx, rx) = oneshot::channel();
-                if syncer.send(SyncMsg::Log(tx)).is_err() {
+                let in_flight = self.shared.in_flight.load(Ordering::Acquire);
+                if syncer.log(tx, in_flight).is_err() {
                     Err(gone())
                 } else if mode == SyncMode::Strict {
                     Reserved { durable: Some(rx) }
@@ -336,22 +337,24 @@ pub(crate) fn spawn(cfg: WriterConfig) -> Result<Journal, StoreError> {
         .unwrap_or(0);
     shared.next_id.store(base, Ordering::Relaxed);
     let syncer = if cfg.sync != SyncMode::Normal {
-        let (stx, srx) = mpsc::channel();
+        let inbox = Arc::new(Inbox::new());
         let syncer = Syncer {
             wal_path: crate::beside(&cfg.path, "-wal"),
             wal: None,
             shared: Arc::clone(&shared),
+            gather: gather(cfg.sync),
         };
+        let stx = Arc::clone(&inbox);
         let handle = std::thread::Builder::new()
             .name("keyfence-fsync".to_owned())
-            .spawn(move || syncer.run(srx))
+            .spawn(move || syncer.run(inbox))
             .map_err(|e| StoreError::JournalUnavailable(format!("cannot start the syncer: {e}")))?;
         Some((stx, handle))
     } else {
         None
     };
     let sync = cfg.sync;
-    let syncer_tx = syncer.as_ref().map(|(stx, _)| stx.clone());
+    let syncer_tx = syncer.as_ref().map(|(stx, _)| Arc::clone(stx));
     let state = Writer {
         conn,
         syncer,
@@ -375,7 +378,7 @@ pub(crate) fn spawn(cfg: WriterConfig) -> Result<Journal, StoreError> {
 struct Writer {
     conn: Connection,
     /// Strict and full: the syncer (under full, committed batches go there to be fsynced).
-    syncer: Option<(mpsc::Sender<SyncMsg>, std::thread::JoinHandle<()>)>,
+    syncer: Option<(Arc<Inbox>, std::thread::JoinHandle<()>)>,
     cfg: WriterConfig,
     shared: Arc<Shared>,
     last_checkpoint: Instant,
@@ -477,7 +480,7 @@ impl Writer {
                     }
                     // What was committed reaches the disk before the close is answered.
                     if let Some((stx, handle)) = self.syncer.take() {
-                        drop(stx.send(SyncMsg::Stop));
+                        stx.stop();
                         drop(handle.join());
                     }
                     if let Some(log) = self.shared.log.get() {
@@ -488,6 +491,10 @@ impl Writer {
                 }
                 return;
             }
+        }
+        // Every handle is gone: the syncer fsyncs what it owes and ends.
+        if let Some((stx, _)) = self.syncer.take() {
+            stx.stop();
         }
     }
 
@@ -610,7 +617,7 @@ impl Writer {
                 Done::Unit(r, v) => job.units.push((r, v)),
             }
         }
-        if let Err(mpsc::SendError(SyncMsg::Wal(job))) = syncer.send(SyncMsg::Wal(job)) {
+        if let Err(job) = syncer.job(job) {
             // The syncer is gone (it only stops with the writer): fail closed.
             self.shared.healthy.store(false, Ordering::Release);
             job.fail("the journal's fsync thread has stopped");
@@ -637,21 +644,142 @@ impl Writer {
 }
 
 /// How long the syncer may hold a reservation's fsync for others to share it, when other
-/// orders are in flight.
-const GATHER: Duration = Duration::from_micros(300);
+/// orders are in flight. Strict: the order waits for this fsync before it is forwarded, so the
+/// wait is short. Full: the fsync runs while the order is at the exchange, so it may wait
+/// longer (a real exchange answers in milliseconds; under load the gateway's own queue does).
+fn gather(mode: SyncMode) -> Duration {
+    match mode {
+        SyncMode::Full => Duration::from_millis(1),
+        SyncMode::Strict | SyncMode::Normal => Duration::from_micros(300),
+    }
+}
 
 /// How long a commit nobody waits on (entries only) may stay unsynced: it shares the next
 /// awaited fsync (the next reservation's), or is fsynced when this has passed.
 const LAZY_SYNC: Duration = Duration::from_millis(5);
 
-/// What the syncer is asked to do.
-enum SyncMsg {
-    /// Full: a committed batch, to fsync in the WAL.
-    Wal(SyncJob),
-    /// A reservation appended to the log, waiting for the log's fsync.
-    Log(oneshot::Sender<Result<(), StoreError>>),
-    /// The writer is closing: fsync what is owed, then stop.
-    Stop,
+/// The syncer's inbox: reservations waiting for the log's fsync, committed batches waiting for
+/// the WAL's. A sender wakes the syncer only when it has something to do at once: when it
+/// sleeps idle, when a reservation completes the group it gathers (or an awaited batch comes),
+/// or to stop. Otherwise a sender only queues (no system call): while the syncer gathers or
+/// fsyncs, orders in flight join the next fsync without waking anyone.
+struct Inbox {
+    state: std::sync::Mutex<Queued>,
+    wake: std::sync::Condvar,
+}
+
+#[derive(Default)]
+struct Queued {
+    logs: Vec<oneshot::Sender<Result<(), StoreError>>>,
+    jobs: Vec<SyncJob>,
+    /// When the oldest of `jobs` came.
+    jobs_since: Option<Instant>,
+    stop: bool,
+    /// What would wake the syncer now.
+    waiting: Waiting,
+}
+
+#[derive(Default, Clone, Copy, PartialEq, Eq)]
+enum Waiting {
+    /// Awake (it looks at the queue before it sleeps again).
+    #[default]
+    Busy,
+    /// Asleep with nothing queued: anything wakes it.
+    Idle,
+    /// Asleep until its oldest unawaited batch is due: a reservation or an awaited batch.
+    Lazy,
+    /// Gathering reservations: the one that completes the group, or an awaited batch.
+    Gathering,
+}
+
+impl Inbox {
+    fn new() -> Self {
+        Inbox {
+            state: std::sync::Mutex::new(Queued::default()),
+            wake: std::sync::Condvar::new(),
+        }
+    }
+
+    /// The queue, even after a panic elsewhere while it was held (it stays consistent: every
+    /// change is a push, a take or a flag).
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queued> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn rouse(&self, q: &mut Queued) {
+        q.waiting = Waiting::Busy;
+        self.wake.notify_one();
+    }
+
+    /// A reservation appended to the log; `Err` when the syncer has stopped.
+    fn log(
+        &self,
+        tx: oneshot::Sender<Result<(), StoreError>>,
+        in_flight: u64,
+    ) -> Result<(), oneshot::Sender<Result<(), StoreError>>> {
+        let mut q = self.lock();
+        if q.stop {
+            return Err(tx);
+        }
+        q.logs.push(tx);
+        let now = match q.waiting {
+            Waiting::Idle | Waiting::Lazy => true,
+            Waiting::Gathering => q.logs.len() as u64 >= in_flight,
+            Waiting::Busy => false,
+        };
+        if now {
+            self.rouse(&mut q);
+        }
+        Ok(())
+    }
+
+    /// A committed batch (full); `Err` when the syncer has stopped.
+    fn job(&self, job: SyncJob) -> Result<(), SyncJob> {
+        let mut q = self.lock();
+        if q.stop {
+            return Err(job);
+        }
+        let now = match q.waiting {
+            // An idle syncer starts the lazy clock.
+            Waiting::Idle => true,
+            Waiting::Lazy | Waiting::Gathering => job.awaited(),
+            Waiting::Busy => false,
+        };
+        q.jobs_since.get_or_insert_with(Instant::now);
+        q.jobs.push(job);
+        if now {
+            self.rouse(&mut q);
+        }
+        Ok(())
+    }
+
+    /// The syncer fsyncs what it owes, then ends.
+    fn stop(&self) {
+        let mut q = self.lock();
+        q.stop = true;
+        self.rouse(&mut q);
+    }
+}
+
+/// Ends the syncer's queue however its thread ends (a panic included): nothing more is taken,
+/// and whoever still waits hears that the journal is unavailable instead of waiting forever.
+struct Closing(Arc<Inbox>);
+
+impl Drop for Closing {
+    fn drop(&mut self) {
+        let (logs, jobs) = {
+            let mut q = self.0.lock();
+            q.stop = true;
+            (std::mem::take(&mut q.logs), std::mem::take(&mut q.jobs))
+        };
+        let msg = "the journal's fsync thread has stopped";
+        for t in logs {
+            drop(t.send(Err(StoreError::JournalUnavailable(msg.to_owned()))));
+        }
+        jobs.into_iter().for_each(|j| j.fail(msg));
+    }
 }
 
 /// What the syncer owes the callers of one committed batch.
@@ -684,72 +812,71 @@ struct Syncer {
     /// Opened on first use (the writer's first commit creates it at the latest).
     wal: Option<File>,
     shared: Arc<Shared>,
+    gather: Duration,
 }
 
 impl Syncer {
-    fn run(mut self, rx: mpsc::Receiver<SyncMsg>) {
-        let mut jobs: Vec<SyncJob> = Vec::new();
-        let mut logs = Vec::new();
-        let mut since = Instant::now();
-        let mut stop = false;
-        while !stop {
-            let first = if jobs.is_empty() {
-                rx.recv().ok()
-            } else {
-                match rx.recv_timeout(LAZY_SYNC.saturating_sub(since.elapsed())) {
-                    Ok(msg) => Some(msg),
-                    Err(mpsc::RecvTimeoutError::Timeout) => None,
-                    Err(mpsc::RecvTimeoutError::Disconnected) => {
-                        stop = true;
-                        None
-                    }
-                }
-            };
-            if jobs.is_empty() && first.is_none() && !stop {
-                // Every sender is gone.
-                return;
-            }
-            for msg in first
-                .into_iter()
-                .chain(std::iter::from_fn(|| rx.try_recv().ok()))
-            {
-                match msg {
-                    SyncMsg::Wal(job) => {
-                        if jobs.is_empty() {
-                            since = Instant::now();
-                        }
-                        jobs.push(job);
-                    }
-                    SyncMsg::Log(tx) => logs.push(tx),
-                    SyncMsg::Stop => stop = true,
-                }
-            }
-            if !logs.is_empty() {
+    fn run(mut self, inbox: Arc<Inbox>) {
+        let _closing = Closing(Arc::clone(&inbox));
+        let mut q = inbox.lock();
+        loop {
+            if !q.logs.is_empty() {
                 // Group commit under concurrency: while other orders are in flight, their
                 // bots' next reservations are on the way; wait a moment to share the fsync.
                 // One order at a time, nobody else is in flight and nothing waits.
-                let deadline = Instant::now() + GATHER;
-                while !stop && (logs.len() as u64) < self.shared.in_flight.load(Ordering::Acquire) {
+                let deadline = Instant::now() + self.gather;
+                while !q.stop
+                    && !q.jobs.iter().any(SyncJob::awaited)
+                    && (q.logs.len() as u64) < self.shared.in_flight.load(Ordering::Acquire)
+                {
                     let left = deadline.saturating_duration_since(Instant::now());
-                    match rx.recv_timeout(left) {
-                        Ok(SyncMsg::Log(tx)) => logs.push(tx),
-                        Ok(SyncMsg::Wal(job)) => {
-                            if jobs.is_empty() {
-                                since = Instant::now();
-                            }
-                            jobs.push(job);
-                        }
-                        Ok(SyncMsg::Stop) | Err(mpsc::RecvTimeoutError::Disconnected) => {
-                            stop = true;
-                        }
-                        Err(mpsc::RecvTimeoutError::Timeout) => break,
+                    if left.is_zero() {
+                        break;
                     }
+                    q.waiting = Waiting::Gathering;
+                    q = match inbox.wake.wait_timeout(q, left) {
+                        Ok((q, _)) => q,
+                        Err(poisoned) => poisoned.into_inner().0,
+                    };
+                    q.waiting = Waiting::Busy;
                 }
-                self.sync_log(std::mem::take(&mut logs));
+                let logs = std::mem::take(&mut q.logs);
+                drop(q);
+                self.sync_log(logs);
+                q = inbox.lock();
+                continue;
             }
-            if stop || jobs.iter().any(SyncJob::awaited) || since.elapsed() >= LAZY_SYNC {
-                self.sync_wal(std::mem::take(&mut jobs));
+            let due = q.jobs_since.map(|t| LAZY_SYNC.saturating_sub(t.elapsed()));
+            if !q.jobs.is_empty()
+                && (q.stop
+                    || q.jobs.iter().any(SyncJob::awaited)
+                    || due.is_some_and(|d| d.is_zero()))
+            {
+                let jobs = std::mem::take(&mut q.jobs);
+                q.jobs_since = None;
+                drop(q);
+                self.sync_wal(jobs);
+                q = inbox.lock();
+                continue;
             }
+            if q.stop {
+                return;
+            }
+            q.waiting = match due {
+                Some(_) => Waiting::Lazy,
+                None => Waiting::Idle,
+            };
+            q = match due {
+                Some(d) => match inbox.wake.wait_timeout(q, d) {
+                    Ok((q, _)) => q,
+                    Err(poisoned) => poisoned.into_inner().0,
+                },
+                None => inbox
+                    .wake
+                    .wait(q)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            };
+            q.waiting = Waiting::Busy;
         }
     }
 

@@ -495,3 +495,45 @@ async fn every_sync_mode_reserves_settles_and_reopens() {
         assert_eq!(store.verify(None).await.unwrap().first_bad, None);
     }
 }
+
+#[tokio::test]
+async fn reservations_in_flight_together_share_the_logs_fsync() {
+    let dir = TempDir::new("gather");
+    let opts = StoreOptions {
+        sync: SyncMode::Full,
+        ..common::opts()
+    };
+    let store = Store::open(&dir.db(), opts).await.unwrap();
+    store.recover_pending().await.unwrap();
+    let j = store.journal();
+    let day = 20_003;
+    let before = j.stats().fsyncs;
+    // Under full, `reserve` returns once the record is appended; the fsync comes later.
+    let mut held = Vec::new();
+    for i in 0..8 {
+        let id = format!("g{i}");
+        held.push((
+            id.clone(),
+            j.reserve(pending(&id, "alpha", day, "10", "0.1"))
+                .await
+                .unwrap(),
+        ));
+    }
+    let mut ids = Vec::new();
+    for (id, r) in held {
+        r.durable().await.unwrap();
+        ids.push(id);
+    }
+    let fsyncs = j.stats().fsyncs - before;
+    assert!(
+        (1..8).contains(&fsyncs),
+        "8 reservations in flight together took {fsyncs} fsyncs of the log"
+    );
+    for id in &ids {
+        j.submit(allowed("alpha", day, "10", "0.1", Some(id)));
+    }
+    j.flush().await.unwrap();
+    let u = store.usage(day).await.unwrap();
+    assert_eq!((u[0].notional, u[0].orders), (d("80"), 8));
+    store.close().await;
+}
