@@ -1,6 +1,7 @@
 //! keyfence-upstream: the one way keyfence talks to exchanges over HTTP.
 //!
-//! One `reqwest` client (rustls on ring) with a per-attempt timeout; retries with exponential
+//! One HTTP/1.1 client on hyper's connection API (`conn`: kept-alive connections per origin,
+//! rustls on ring) with a per-attempt timeout; retries with exponential
 //! backoff on connection failures, timeouts, 5xx and 429 (honouring `Retry-After`, within a cap);
 //! errors that say who is at fault and whether a retry could help.
 //!
@@ -10,6 +11,7 @@
 //! there does not mean the order was not placed.
 
 pub mod cancel;
+mod conn;
 pub mod introspect;
 pub mod market;
 
@@ -17,6 +19,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use bytes::Bytes;
+use http_body_util::Full;
 use keyfence_exchange::HttpRequest;
 
 /// Who is at fault for a failure (pingora's `ErrorSource`, in keyfence's words).
@@ -158,12 +162,15 @@ impl Policy {
 /// The HTTP client to exchanges. Cheap to clone; share one per process.
 #[derive(Debug, Clone)]
 pub struct Upstream {
-    client: reqwest::Client,
+    client: Arc<conn::Client>,
     policy: Policy,
     /// Base URLs parsed once (a gateway forwards to one or two per venue): each request then
-    /// sets only its path and query instead of parsing (and IDNA-checking) a whole URL.
-    bases: Arc<RwLock<HashMap<String, reqwest::Url>>>,
+    /// adds only its path and query.
+    bases: Arc<RwLock<HashMap<String, conn::Base>>>,
 }
+
+/// Sent unless the request carries its own.
+const USER_AGENT: &str = concat!("keyfence/", env!("CARGO_PKG_VERSION"));
 
 impl Upstream {
     /// A client with `policy`. The process must have installed a rustls crypto provider
@@ -174,21 +181,25 @@ impl Upstream {
 
     /// As [`Upstream::new`], also trusting these PEM certificates (the simulator's, in tests).
     pub fn with_roots(policy: Policy, extra_roots_pem: &[&str]) -> Result<Self, UpstreamError> {
-        let mut b = reqwest::Client::builder()
-            .timeout(policy.timeout)
-            .connect_timeout(policy.timeout)
-            .pool_idle_timeout(Duration::from_secs(30))
-            .user_agent(concat!("keyfence/", env!("CARGO_PKG_VERSION")));
+        use tokio_rustls::rustls::pki_types::{CertificateDer, pem::PemObject};
+        let mut roots = Vec::new();
         for pem in extra_roots_pem {
-            let cert = reqwest::Certificate::from_pem(pem.as_bytes())
-                .map_err(|e| UpstreamError::Build(format!("bad root certificate: {e}")))?;
-            b = b.add_root_certificate(cert);
+            let before = roots.len();
+            for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+                roots.push(
+                    cert.map_err(|e| UpstreamError::Build(format!("bad root certificate: {e}")))?,
+                );
+            }
+            if roots.len() == before {
+                return Err(UpstreamError::Build(
+                    "bad root certificate: no certificate in the PEM text".into(),
+                ));
+            }
         }
-        let client = b
-            .build()
+        let client = conn::Client::new(roots)
             .map_err(|e| UpstreamError::Build(format!("cannot build the HTTP client: {e}")))?;
         Ok(Upstream {
-            client,
+            client: Arc::new(client),
             policy,
             bases: Arc::default(),
         })
@@ -268,22 +279,29 @@ impl Upstream {
         req: &HttpRequest,
         attempt: u32,
     ) -> Result<UpstreamResponse, UpstreamError> {
-        let method = reqwest::Method::from_bytes(req.method.as_bytes())
-            .map_err(|_| UpstreamError::Build(format!("bad method `{}`", req.method)))?;
-        let mut rb = self.client.request(method, self.url(base, req)?);
-        for (k, v) in &req.headers {
-            rb = rb.header(k.as_str(), v.as_str());
-        }
-        if !req.body.is_empty() {
-            rb = rb.body(req.body.clone());
-        }
-        let resp = rb
-            .send()
+        let (origin, request) = self.request(base, req)?;
+        let answer = tokio::time::timeout(self.policy.timeout, self.client.send(&origin, request))
             .await
-            .map_err(|e| classify(url, attempt, e, self.policy.timeout))?;
-        let status = resp.status().as_u16();
-        let headers = resp
-            .headers()
+            .map_err(|_| UpstreamError::Timeout {
+                url: url.to_owned(),
+                timeout_ms: self.policy.timeout.as_millis(),
+                attempts: attempt,
+            })?
+            .map_err(|f| match f {
+                conn::Failure::Connect(reason) => UpstreamError::Connect {
+                    url: url.to_owned(),
+                    attempts: attempt,
+                    reason,
+                },
+                conn::Failure::Transport(reason) => UpstreamError::Transport {
+                    url: url.to_owned(),
+                    attempts: attempt,
+                    reason,
+                },
+            })?;
+        let (parts, body) = answer.into_parts();
+        let headers = parts
+            .headers
             .iter()
             .map(|(k, v)| {
                 (
@@ -292,77 +310,81 @@ impl Upstream {
                 )
             })
             .collect();
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| classify(url, attempt, e, self.policy.timeout))?
-            .to_vec();
         Ok(UpstreamResponse {
-            status,
+            status: parts.status.as_u16(),
             headers,
-            body,
+            body: body.into(),
             attempts: attempt,
         })
     }
 }
 
 impl Upstream {
-    /// `base` + the request's path and query: what parsing `{base}{path}?{query}` gives.
-    fn url(&self, base: &str, req: &HttpRequest) -> Result<reqwest::Url, UpstreamError> {
+    /// The base's origin, and the request to send there: `base`'s path + the request's path
+    /// and query as the target (what parsing `{base}{path}?{query}` gives), `Host` from the
+    /// base, the request's headers, a `User-Agent` and `Accept` unless it has its own.
+    fn request(
+        &self,
+        base: &str,
+        req: &HttpRequest,
+    ) -> Result<(conn::Origin, http::Request<Full<Bytes>>), UpstreamError> {
         let known = self
             .bases
             .read()
             .ok()
             .and_then(|bases| bases.get(base).cloned());
-        let mut url = match known {
-            Some(url) => url,
+        let b = match known {
+            Some(b) => b,
             None => {
-                let url = reqwest::Url::parse(base)
-                    .map_err(|_| UpstreamError::BadUrl(base.to_owned()))?;
+                let b = conn::Base::parse(base)
+                    .ok_or_else(|| UpstreamError::BadUrl(base.to_owned()))?;
                 if let Ok(mut bases) = self.bases.write() {
                     // Bounded: a process talks to a handful of bases.
                     if bases.len() >= 64 {
                         bases.clear();
                     }
-                    bases.insert(base.to_owned(), url.clone());
+                    bases.insert(base.to_owned(), b.clone());
                 }
-                url
+                b
             }
         };
-        let path = format!("{}{}", url.path().trim_end_matches('/'), req.path);
-        url.set_path(&path);
-        url.set_query((!req.query.is_empty()).then_some(req.query.as_str()));
-        Ok(url)
+        let method = http::Method::from_bytes(req.method.as_bytes())
+            .map_err(|_| UpstreamError::Build(format!("bad method `{}`", req.method)))?;
+        let mut builder = http::Request::builder()
+            .method(method)
+            .uri(target(&b.url, req))
+            .header(http::header::HOST, b.host_header.clone());
+        for (k, v) in &req.headers {
+            builder = builder.header(k.as_str(), v.as_str());
+        }
+        let mut request = builder
+            .body(Full::new(Bytes::from(req.body.clone())))
+            .map_err(|e| UpstreamError::Build(e.to_string()))?;
+        let headers = request.headers_mut();
+        for (name, value) in [
+            (http::header::USER_AGENT, USER_AGENT),
+            (http::header::ACCEPT, "*/*"),
+        ] {
+            if !headers.contains_key(&name) {
+                headers.insert(name, http::HeaderValue::from_static(value));
+            }
+        }
+        Ok((b.origin, request))
     }
 }
 
-fn classify(url: &str, attempts: u32, e: reqwest::Error, timeout: Duration) -> UpstreamError {
-    // reqwest names the full URL (query included) in its message; `url` is ours, query-less.
-    let e = &e.without_url();
-    if e.is_timeout() {
-        UpstreamError::Timeout {
-            url: url.to_owned(),
-            timeout_ms: timeout.as_millis(),
-            attempts,
-        }
-    } else if e.is_connect() {
-        UpstreamError::Connect {
-            url: url.to_owned(),
-            attempts,
-            reason: source_chain(e),
-        }
-    } else if e.is_builder() {
-        UpstreamError::BadUrl(url.to_owned())
-    } else {
-        UpstreamError::Transport {
-            url: url.to_owned(),
-            attempts,
-            reason: source_chain(e),
-        }
-    }
+/// The request target (path and query) of `base` joined with the request's path and query:
+/// what parsing `{base}{path}?{query}` as a URL gives (dot segments resolved, what a URL may not
+/// carry percent-encoded), as the client that came before this one sent it.
+fn target(base: &url::Url, req: &HttpRequest) -> String {
+    let mut url = base.clone();
+    let path = format!("{}{}", url.path().trim_end_matches('/'), req.path);
+    url.set_path(&path);
+    url.set_query((!req.query.is_empty()).then_some(req.query.as_str()));
+    url[url::Position::BeforePath..].to_owned()
 }
 
-fn source_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn source_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut cur = e.source();
     while let Some(s) = cur {
@@ -382,7 +404,8 @@ fn parse_retry_after(v: &str) -> Option<Duration> {
 mod tests {
     use super::*;
 
-    /// The cached base plus path and query is the URL a parse of the whole string gives.
+    /// The cached base plus path and query is the target (and `Host`) a parse of the whole URL
+    /// gives.
     #[test]
     fn a_cached_base_joins_as_a_full_parse_would() {
         let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
@@ -407,12 +430,22 @@ mod tests {
                 let mut req = HttpRequest::new("GET", path);
                 req.query = query.to_owned();
                 let base = base.trim_end_matches('/');
-                let whole = reqwest::Url::parse(&format!("{base}{}", req.target())).unwrap();
-                assert_eq!(up.url(base, &req).unwrap(), whole, "{base} {path} {query}");
+                let whole = url::Url::parse(&format!("{base}{}", req.target())).unwrap();
+                let (_, sent) = up.request(base, &req).unwrap();
+                assert_eq!(
+                    sent.uri().to_string(),
+                    &whole[url::Position::BeforePath..],
+                    "{base} {path} {query}"
+                );
+                let host = sent.headers()[http::header::HOST].to_str().unwrap();
+                assert_eq!(
+                    host,
+                    &whole[url::Position::BeforeHost..url::Position::AfterPort]
+                );
             }
         }
         assert!(matches!(
-            up.url("not a url", &HttpRequest::new("GET", "/")),
+            up.request("not a url", &HttpRequest::new("GET", "/")),
             Err(UpstreamError::BadUrl(_))
         ));
     }

@@ -249,3 +249,70 @@ async fn tls_with_the_simulators_certificate() {
     assert_eq!(err.blame(), Blame::Exchange, "{err:?}");
     sim.shutdown().await;
 }
+
+/// A server that answers `per_conn` requests on each connection, then closes it without
+/// saying so (no `connection: close`), as an exchange's load balancer may. Counts connections.
+async fn closing_server(per_conn: usize) -> (String, std::sync::Arc<AtomicU32>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", l.local_addr().unwrap());
+    let conns = std::sync::Arc::new(AtomicU32::new(0));
+    let counted = conns.clone();
+    tokio::spawn(async move {
+        loop {
+            let (s, _) = l.accept().await.unwrap();
+            counted.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut s = BufReader::new(s);
+                for _ in 0..per_conn {
+                    // Requests without a body: the head ends at an empty line.
+                    loop {
+                        let mut line = String::new();
+                        if s.read_line(&mut line).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                    }
+                    let answer = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}";
+                    if s.get_mut().write_all(answer.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (base, conns)
+}
+
+#[tokio::test]
+async fn connections_are_kept_alive_and_a_closed_one_is_not_used_again() {
+    let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
+    let up = Upstream::new(policy()).unwrap();
+    let calls = AtomicU32::new(0);
+    // Kept alive: ten requests, one after another, on one connection.
+    let (base, conns) = closing_server(usize::MAX).await;
+    for _ in 0..10 {
+        let resp = up
+            .send(&base, Retry::Never, time_request(&calls))
+            .await
+            .unwrap();
+        assert_eq!((resp.status, resp.body.as_slice()), (200, &b"{}"[..]));
+    }
+    assert_eq!(conns.load(Ordering::SeqCst), 1);
+    // Closed by the server after each answer: every request still succeeds, once each, on a
+    // connection of its own (a request that must not repeat is never sent on a dead one).
+    let (base, conns) = closing_server(1).await;
+    calls.store(0, Ordering::SeqCst);
+    for _ in 0..5 {
+        let resp = up
+            .send(&base, Retry::Never, time_request(&calls))
+            .await
+            .unwrap();
+        assert_eq!(resp.status, 200);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 5);
+    assert_eq!(conns.load(Ordering::SeqCst), 5);
+}
