@@ -9,7 +9,7 @@
 //! fingerprint: each one is good for one request, which is what Coinbase's own clients do (a
 //! fresh JWT, with a random nonce, per request).
 
-use std::collections::HashMap;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Mutex;
 
 use keyfence_exchange::HttpRequest;
@@ -32,37 +32,108 @@ const AUTH_HEADERS: &[&str] = &[
     "api-sign",
 ];
 
+/// Fingerprints in slots of [`SLOT_MS`] by when they were first seen. A lookup asks every
+/// slot still kept; whole slots are dropped once they are older than [`KEEP_MS`], so nothing
+/// is scanned entry by entry and a fingerprint is kept between `KEEP_MS` and
+/// `KEEP_MS + SLOT_MS`.
 #[derive(Debug, Default)]
 pub struct ReplayCache {
-    seen: Mutex<HashMap<[u8; 32], i64>>,
+    slots: Mutex<VecDeque<Slot>>,
+}
+
+/// A slot's width.
+pub const SLOT_MS: i64 = 30 * 1000;
+
+#[derive(Debug)]
+struct Slot {
+    start_ms: i64,
+    seen: HashSet<[u8; 32], BuildFingerprint>,
 }
 
 impl ReplayCache {
     /// Record the request; false when it was seen before (a replay).
     pub fn first_sight(&self, venue: Venue, req: &HttpRequest, now_ms: i64) -> bool {
         let fp = fingerprint(venue, req);
-        let mut seen = match self.seen.lock() {
+        let mut slots = match self.slots.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };
-        if seen.len() > 100_000 {
-            seen.retain(|_, t| now_ms - *t < KEEP_MS);
+        drop_old(&mut slots, now_ms);
+        if slots.iter().any(|s| s.seen.contains(&fp)) {
+            return false;
         }
-        match seen.get(&fp) {
-            Some(t) if now_ms - *t < KEEP_MS => false,
-            _ => {
-                seen.insert(fp, now_ms);
-                true
+        let start_ms = now_ms - now_ms.rem_euclid(SLOT_MS);
+        match slots.back_mut() {
+            Some(last) if last.start_ms >= start_ms => {
+                last.seen.insert(fp);
             }
+            _ => {
+                let mut seen = HashSet::with_hasher(BuildFingerprint);
+                seen.insert(fp);
+                slots.push_back(Slot { start_ms, seen });
+            }
+        }
+        true
+    }
+
+    /// Drop slots older than the window (also done on every request; this frees memory when
+    /// requests stop).
+    pub fn prune(&self, now_ms: i64) {
+        if let Ok(mut slots) = self.slots.lock() {
+            drop_old(&mut slots, now_ms);
         }
     }
 
-    /// Drop entries older than the window (called periodically).
-    pub fn prune(&self, now_ms: i64) {
-        if let Ok(mut seen) = self.seen.lock() {
-            seen.retain(|_, t| now_ms - *t < KEEP_MS);
+    /// Fingerprints kept.
+    pub fn len(&self) -> usize {
+        self.slots
+            .lock()
+            .map(|s| s.iter().map(|s| s.seen.len()).sum())
+            .unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A slot whose newest possible entry is older than the window goes.
+fn drop_old(slots: &mut VecDeque<Slot>, now_ms: i64) {
+    while slots
+        .front()
+        .is_some_and(|s| now_ms - (s.start_ms + SLOT_MS) >= KEEP_MS)
+    {
+        slots.pop_front();
+    }
+}
+
+/// Fingerprints are SHA-256 outputs: their first eight bytes are already a uniform hash.
+#[derive(Debug, Default, Clone, Copy)]
+struct BuildFingerprint;
+
+#[derive(Default)]
+struct FingerprintHasher(u64);
+
+impl std::hash::BuildHasher for BuildFingerprint {
+    type Hasher = FingerprintHasher;
+    fn build_hasher(&self) -> FingerprintHasher {
+        FingerprintHasher(0)
+    }
+}
+
+impl std::hash::Hasher for FingerprintHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    /// The fingerprint's bytes: their first eight.
+    fn write(&mut self, bytes: &[u8]) {
+        if let Some(head) = bytes.first_chunk::<8>() {
+            self.0 = u64::from_le_bytes(*head);
         }
     }
+
+    /// The length written before the bytes (always 32) adds nothing.
+    fn write_usize(&mut self, _: usize) {}
 }
 
 fn fingerprint(venue: Venue, req: &HttpRequest) -> [u8; 32] {
@@ -102,7 +173,32 @@ mod tests {
         assert!(!c.first_sight(Venue::Binance, &r, 2_000));
         let other = HttpRequest::new("POST", "/api/v3/order?symbol=BTCUSDT&signature=ac");
         assert!(c.first_sight(Venue::Binance, &other, 2_000));
-        assert!(c.first_sight(Venue::Binance, &r, 1_000 + KEEP_MS));
+        assert!(c.first_sight(Venue::Binance, &r, 1_000 + KEEP_MS + SLOT_MS));
+    }
+
+    /// Kept for the whole window whichever slot it fell in, then dropped with its slot.
+    #[test]
+    fn fingerprints_stay_for_the_window_and_then_go_with_their_slot() {
+        let c = ReplayCache::default();
+        let req = |i: u32| HttpRequest::new("POST", &format!("/api/v3/order?n={i}&signature=x"));
+        let t0 = 10 * SLOT_MS - 1; // the last moment of a slot
+        for i in 0..1000 {
+            assert!(c.first_sight(Venue::Binance, &req(i), t0));
+        }
+        // Every later moment of the window, in slots of their own: still replays.
+        for t in [t0 + 1, t0 + SLOT_MS, t0 + KEEP_MS / 2, t0 + KEEP_MS - 1] {
+            assert!(
+                !c.first_sight(Venue::Binance, &req(7), t),
+                "at +{} ms",
+                t - t0
+            );
+            assert!(c.first_sight(Venue::Binance, &req(10_000 + t as u32), t));
+        }
+        assert!(c.len() >= 1000);
+        // Past the window and a slot, the first 1000 are gone without a scan.
+        c.prune(t0 + KEEP_MS + SLOT_MS + 1);
+        assert!(c.len() < 1000, "{} kept", c.len());
+        assert!(c.first_sight(Venue::Binance, &req(7), t0 + KEEP_MS + SLOT_MS + 1));
     }
 
     /// A Coinbase JWT does not sign the body: reusing it on another order is a replay.
