@@ -60,7 +60,7 @@ def presign(prefix, threads, count, secret):
 
 
 COLUMNS = ["req", "dur", "p50", "p99", "err", "exh", "cpu_sim", "cpu_proxy", "cpu_wrk"]
-TARGETS = ["sim-ping", "direct", "nginx", "keyfence"]
+TARGETS = ["sim-ping", "direct", "nginx", "floor", "keyfence"]
 
 
 def rate(r):
@@ -107,7 +107,7 @@ def report(path):
                 out.append(f"- WARNING: {target} had {int(r['err'])} errors: its figures do not measure what they claim")
             if r and r["exh"]:
                 out.append(f"- WARNING: {target} ran out of presigned requests ({int(r['exh'])} replays sent): raise MAX_RPS")
-        ping, a, b, c = (rows.get((run, t)) for t in TARGETS)
+        ping, a, b, fl, c = (rows.get((run, t)) for t in TARGETS)
         if ping and a:
             out.append(
                 f"- simulator floor: {per_request(a, a['cpu_sim'])} µs CPU per order "
@@ -116,6 +116,13 @@ def report(path):
         if a and b:
             nginx_add = b["p50"] - a["p50"]
             out.append(f"- nginx added p50: {nginx_add:.0f} µs")
+            if fl:
+                fl_add = fl["p50"] - a["p50"]
+                ratio = f"{fl_add / nginx_add:.2f}x" if nginx_add > 0 else "n/a"
+                out.append(
+                    f"- floor (keyfence's HTTP parts, no work) added p50: {fl_add:.0f} µs, {ratio} nginx's; "
+                    f"throughput floor/nginx: {rate(fl) / rate(b):.2f}"
+                )
             if c:
                 kf_add = c["p50"] - a["p50"]
                 ratio = f"{kf_add / nginx_add:.2f}x" if nginx_add > 0 else "n/a (nginx added nothing measurable)"
