@@ -14,13 +14,25 @@ pub struct Outcome {
 }
 
 pub fn read(venue: Venue, status: u16, body: &[u8]) -> Outcome {
+    let fast = read_fields(venue, status, Fields::parse(body));
+    if fast.accepted {
+        return fast;
+    }
+    // A rejection gives capacity back: it must come from an answer that reads as JSON in
+    // whole (what was skipped above was not checked: depth, escapes, number ranges), so
+    // anything unreadable still counts as accepted.
+    let whole = serde_json::from_slice::<Value>(body).ok().map(Fields::of);
+    read_fields(venue, status, whole)
+}
+
+fn read_fields(venue: Venue, status: u16, fields: Option<Fields>) -> Outcome {
     if !(200..300).contains(&status) {
         return Outcome {
             accepted: false,
             order_id: None,
         };
     }
-    let Some(v) = Fields::parse(body) else {
+    let Some(v) = fields else {
         return Outcome {
             accepted: true,
             order_id: None,
@@ -102,16 +114,24 @@ struct Fields {
 }
 
 impl Fields {
-    /// None when the body is not JSON. An answer that is JSON but not an object of distinct
-    /// keys (an array, a repeated key) is read as a whole, as before: a repeated key counts
-    /// by its last value, anything but an object has none of the fields.
+    /// The fields, skipping the rest unbuilt; None when the body is not JSON. An answer that
+    /// is JSON but not an object of distinct keys (an array, a repeated key) is read as a
+    /// whole: a repeated key counts by its last value, anything but an object has none.
     fn parse(body: &[u8]) -> Option<Fields> {
-        if let Ok(f) = serde_json::from_slice::<Fields>(body) {
+        let object = body
+            .iter()
+            .find(|b| !b.is_ascii_whitespace())
+            .is_some_and(|b| *b == b'{');
+        if object && let Ok(f) = serde_json::from_slice::<Fields>(body) {
             return Some(f);
         }
-        let v = serde_json::from_slice::<Value>(body).ok()?;
+        serde_json::from_slice::<Value>(body).ok().map(Fields::of)
+    }
+
+    /// The fields of an answer read whole.
+    fn of(v: Value) -> Fields {
         let get = |k: &str| v.get(k).filter(|x| !x.is_null()).cloned();
-        Some(Fields {
+        Fields {
             order_id_binance: get("orderId"),
             ret_code: get("retCode"),
             result: get("result"),
@@ -121,7 +141,7 @@ impl Fields {
             success_response: get("success_response"),
             order_id: get("order_id"),
             error: get("error"),
-        })
+        }
     }
 }
 
@@ -261,15 +281,34 @@ mod tests {
             r#""text""#,
             "not json",
             "",
+            // An array of nine: must not be read by position as the fields.
+            r#"[1,"x",10001,4,"1",6,false,8,["E"]]"#,
+            // Unreadable as a whole (a skipped part would pass unchecked): still accepted.
+            r#"{"retCode":10001,"code":"1","success":false,"error":["E"],"x":1e400}"#,
+            r#"{"retCode":10001,"code":"1","success":false,"error":["E"],"x":"\ud800"}"#,
         ];
+        let deep = format!(
+            r#"{{"retCode":10001,"code":"1","success":false,"error":["E"],"x":{}1{}}}"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        let mut bad_utf8 =
+            br#"{"retCode":10001,"code":"1","success":false,"error":["E"],"x":""#.to_vec();
+        bad_utf8.extend_from_slice(b"\xff\"}");
+        let mut all: Vec<Vec<u8>> = bodies.iter().map(|b| b.as_bytes().to_vec()).collect();
+        all.push(deep.into_bytes());
+        all.push(bad_utf8);
         for venue in Venue::ALL {
-            for body in bodies {
+            for body in &all {
                 for status in [200, 201, 400] {
-                    assert_eq!(
-                        read(venue, status, body.as_bytes()),
-                        read_whole(venue, status, body.as_bytes()),
-                        "{venue:?} {status} {body}"
-                    );
+                    let (new, old) = (read(venue, status, body), read_whole(venue, status, body));
+                    let shown = String::from_utf8_lossy(body);
+                    // Accepted or not: always as the whole reading says.
+                    assert_eq!(new.accepted, old.accepted, "{venue:?} {status} {shown}");
+                    // The order id too, wherever the whole reading could read the answer.
+                    if serde_json::from_slice::<Value>(body).is_ok() {
+                        assert_eq!(new, old, "{venue:?} {status} {shown}");
+                    }
                 }
             }
         }

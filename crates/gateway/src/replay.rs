@@ -47,7 +47,8 @@ pub const SLOT_MS: i64 = 30 * 1000;
 #[derive(Debug)]
 struct Slot {
     start_ms: i64,
-    seen: HashSet<[u8; 32], BuildFingerprint>,
+    /// std's randomly seeded hasher: a bot cannot choose fingerprints that collide.
+    seen: HashSet<[u8; 32]>,
 }
 
 impl ReplayCache {
@@ -68,7 +69,7 @@ impl ReplayCache {
                 last.seen.insert(fp);
             }
             _ => {
-                let mut seen = HashSet::with_hasher(BuildFingerprint);
+                let mut seen = HashSet::new();
                 seen.insert(fp);
                 slots.push_back(Slot { start_ms, seen });
             }
@@ -105,35 +106,6 @@ fn drop_old(slots: &mut VecDeque<Slot>, now_ms: i64) {
     {
         slots.pop_front();
     }
-}
-
-/// Fingerprints are SHA-256 outputs: their first eight bytes are already a uniform hash.
-#[derive(Debug, Default, Clone, Copy)]
-struct BuildFingerprint;
-
-#[derive(Default)]
-struct FingerprintHasher(u64);
-
-impl std::hash::BuildHasher for BuildFingerprint {
-    type Hasher = FingerprintHasher;
-    fn build_hasher(&self) -> FingerprintHasher {
-        FingerprintHasher(0)
-    }
-}
-
-impl std::hash::Hasher for FingerprintHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    /// The fingerprint's bytes: their first eight.
-    fn write(&mut self, bytes: &[u8]) {
-        if let Some(head) = bytes.first_chunk::<8>() {
-            self.0 = u64::from_le_bytes(*head);
-        }
-    }
-
-    /// The length written before the bytes (always 32) adds nothing.
-    fn write_usize(&mut self, _: usize) {}
 }
 
 fn fingerprint(venue: Venue, req: &HttpRequest) -> [u8; 32] {

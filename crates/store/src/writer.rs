@@ -874,7 +874,8 @@ impl Syncer {
                 drop(q);
                 self.sync_log(logs);
                 q = inbox.lock();
-                continue;
+                // On to the WAL's batches if any is due: reservations arriving during every
+                // log fsync must not hold off an awaited batch (a kill switch) or a due one.
             }
             let due = q.jobs_since.map(|t| LAZY_SYNC.saturating_sub(t.elapsed()));
             if !q.jobs.is_empty()
@@ -887,6 +888,9 @@ impl Syncer {
                 drop(q);
                 self.sync_wal(jobs);
                 q = inbox.lock();
+                continue;
+            }
+            if !q.logs.is_empty() {
                 continue;
             }
             if q.stop {

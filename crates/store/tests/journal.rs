@@ -537,3 +537,55 @@ async fn reservations_in_flight_together_share_the_logs_fsync() {
     assert_eq!((u[0].notional, u[0].orders), (d("80"), 8));
     store.close().await;
 }
+
+/// Reservations arriving during every fsync of the log must not hold off an awaited batch (a
+/// kill switch, a flush): it is fsynced while they keep coming, not after they stop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_awaited_batch_is_not_held_off_by_a_stream_of_reservations() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let dir = TempDir::new("stream");
+    let opts = StoreOptions {
+        sync: SyncMode::Full,
+        reservation_log_bytes: 16 << 20,
+        ..common::opts()
+    };
+    let store = Store::open(&dir.db(), opts).await.unwrap();
+    store.recover_pending().await.unwrap();
+    let j = store.journal();
+    const CAP: u64 = 20_000;
+    let (stop, made) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicU64::new(0)),
+    );
+    let stream = {
+        let (j, stop, made) = (j.clone(), stop.clone(), made.clone());
+        tokio::spawn(async move {
+            for i in 0..CAP {
+                if stop.load(Ordering::Acquire) {
+                    break;
+                }
+                let id = format!("s{i}");
+                // Under full, `reserve` returns once appended; its fsync is the syncer's.
+                let _held = j
+                    .reserve(pending(&id, "alpha", 20_004, "1", "0.001"))
+                    .await
+                    .unwrap();
+                j.submit(allowed("alpha", 20_004, "1", "0.001", Some(&id)));
+                made.fetch_add(1, Ordering::Release);
+            }
+        })
+    };
+    while made.load(Ordering::Acquire) < 200 {
+        tokio::task::yield_now().await;
+    }
+    j.flush().await.unwrap();
+    let at_flush = made.load(Ordering::Acquire);
+    stop.store(true, Ordering::Release);
+    stream.await.unwrap();
+    assert!(
+        at_flush < CAP,
+        "the flush waited for the whole stream of {CAP} reservations to end"
+    );
+    store.close().await;
+}

@@ -48,6 +48,10 @@ impl Base {
     /// None unless `base` is an absolute http or https URL with a host.
     pub(crate) fn parse(base: &str) -> Option<Base> {
         let url = url::Url::parse(base).ok()?;
+        // A user or password in the URL would be sent nowhere: refused rather than dropped.
+        if !url.username().is_empty() || url.password().is_some() {
+            return None;
+        }
         let https = match url.scheme() {
             "https" => true,
             "http" => false,
@@ -86,6 +90,9 @@ type Conn = SendRequest<Full<Bytes>>;
 
 pub(crate) struct Client {
     tls: TlsConnector,
+    /// What connecting (every address of a host together) may take: less than an attempt's
+    /// timeout, so a host that does not answer is a connect error (nothing sent).
+    connect_budget: Duration,
     /// Unused connections per origin, with when each was last used.
     idle: Mutex<HashMap<Origin, Vec<(Conn, Instant)>>>,
 }
@@ -101,6 +108,7 @@ impl Client {
     /// provider (keyfence installs ring's at start-up).
     pub(crate) fn new(
         extra_roots: Vec<pki_types::CertificateDer<'static>>,
+        connect_budget: Duration,
     ) -> Result<Self, String> {
         let provider = rustls::crypto::CryptoProvider::get_default()
             .cloned()
@@ -120,6 +128,7 @@ impl Client {
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Client {
             tls: TlsConnector::from(Arc::new(config)),
+            connect_budget,
             idle: Mutex::default(),
         })
     }
@@ -150,7 +159,9 @@ impl Client {
                 }
                 Err(mut e) => match e.take_message() {
                     Some(unsent) if pooled => req = unsent,
-                    _ => return Err(Failure::Transport(crate::source_chain(e.error()))),
+                    // Never written: the exchange did not get it.
+                    Some(_) => return Err(Failure::Connect(crate::source_chain(e.error()))),
+                    None => return Err(Failure::Transport(crate::source_chain(e.error()))),
                 },
             }
         }
@@ -188,11 +199,14 @@ impl Client {
 
     async fn connect(&self, origin: &Origin) -> Result<Conn, Failure> {
         let connect = |e: &dyn std::error::Error| Failure::Connect(crate::source_chain(e));
-        let tcp = match &origin.host {
-            Host::Ip(ip) => TcpStream::connect(SocketAddr::new(*ip, origin.port)).await,
-            Host::Name(name) => TcpStream::connect((name.as_str(), origin.port)).await,
-        }
-        .map_err(|e| connect(&e))?;
+        let addrs: Vec<SocketAddr> = match &origin.host {
+            Host::Ip(ip) => vec![SocketAddr::new(*ip, origin.port)],
+            Host::Name(name) => tokio::net::lookup_host((name.as_str(), origin.port))
+                .await
+                .map_err(|e| connect(&e))?
+                .collect(),
+        };
+        let tcp = self.first_to_answer(&addrs).await?;
         tcp.set_nodelay(true).map_err(|e| connect(&e))?;
         if origin.https {
             let name = match &origin.host {
@@ -205,6 +219,24 @@ impl Client {
         } else {
             handshake(tcp).await
         }
+    }
+}
+
+impl Client {
+    /// A connection to the first of `addrs` that answers, each tried in turn for its share of
+    /// the connect budget, so an address that drops packets does not use up the attempt (which
+    /// would then end as a timeout, "outcome unknown", though nothing was sent).
+    async fn first_to_answer(&self, addrs: &[SocketAddr]) -> Result<TcpStream, Failure> {
+        let share = self.connect_budget / addrs.len().max(1) as u32;
+        let mut last = String::from("the host name resolved to no address");
+        for addr in addrs {
+            match tokio::time::timeout(share, TcpStream::connect(addr)).await {
+                Ok(Ok(tcp)) => return Ok(tcp),
+                Ok(Err(e)) => last = format!("{addr}: {}", crate::source_chain(&e)),
+                Err(_) => last = format!("{addr}: no answer within {} ms", share.as_millis()),
+            }
+        }
+        Err(Failure::Connect(last))
     }
 }
 
@@ -242,7 +274,13 @@ mod tests {
             (b.origin.port, b.host_header.to_str().unwrap()),
             (80, "[::1]")
         );
-        for bad in ["not a url", "ftp://x.example", "unix:/tmp/sock", "http://"] {
+        for bad in [
+            "not a url",
+            "ftp://x.example",
+            "unix:/tmp/sock",
+            "http://",
+            "https://user:pass@api.example.com",
+        ] {
             assert!(Base::parse(bad).is_none(), "{bad}");
         }
     }
