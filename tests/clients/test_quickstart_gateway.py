@@ -1,4 +1,6 @@
-"""The README's signing-gateway quick start, run as written: the shell block, then the ccxt block.
+"""The README's signing-gateway quick start, run as written: the shell block, then the ccxt block,
+then ccxt built as freqtrade builds it from the README's `config.json` block (freqtrade itself
+is not installed here: it passes `ccxt_config` to ccxt's constructor with the key and secret).
 
 It uses the fixed ports of examples/sim.toml (9100-9105) and examples/gateway.toml (8701-8705),
 so it must not run while something else holds them (the Rust tests finish before pytest starts).
@@ -37,6 +39,7 @@ def wait_port(port, deadline):
 def test_the_gateway_quick_start_works_as_written(tmp_path):
     (sh,) = blocks("sh")
     (py,) = blocks("python")
+    (freqtrade_config,) = blocks("json")
     bindir = pathlib.Path(keyfence_bin()).parent
     env = dict(os.environ)
     env.update(
@@ -66,6 +69,22 @@ def test_the_gateway_quick_start_works_as_written(tmp_path):
         # examples/sim.toml gives the Binance account 10000 USDT.
         assert float(out.stdout.strip().splitlines()[-1]) == 10000.0, out.stdout
         secret = __import__("json").loads(creds.read_text())["secret"]
+        (tmp_path / "config.json").write_text(freqtrade_config)
+        as_freqtrade = (
+            "import ccxt, json\n"
+            "ex = json.load(open('config.json'))['exchange']\n"
+            "creds = json.load(open('grid-bot.json'))\n"
+            "cfg = {'apiKey': creds['api_key'], 'secret': creds['secret'], **ex['ccxt_config']}\n"
+            "x = getattr(ccxt, ex['name'])(cfg)\n"
+            "x.load_markets()\n"
+            "print(x.fetch_ticker('BTC/USDT')['last'] > 0)\n"
+            "print(x.fetch_balance()['total']['USDT'])\n"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", as_freqtrade], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+        )
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.split() == ["True", "10000.0"], out.stdout
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
