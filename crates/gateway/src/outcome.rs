@@ -14,7 +14,13 @@ pub struct Outcome {
 }
 
 pub fn read(venue: Venue, status: u16, body: &[u8]) -> Outcome {
-    let fast = read_fields(venue, status, Fields::parse(body));
+    if !(200..300).contains(&status) {
+        return Outcome {
+            accepted: false,
+            order_id: None,
+        };
+    }
+    let fast = read_fields(venue, Fields::parse(body));
     if fast.accepted {
         return fast;
     }
@@ -22,26 +28,25 @@ pub fn read(venue: Venue, status: u16, body: &[u8]) -> Outcome {
     // whole (what was skipped above was not checked: depth, escapes, number ranges), so
     // anything unreadable still counts as accepted.
     let whole = serde_json::from_slice::<Value>(body).ok().map(Fields::of);
-    read_fields(venue, status, whole)
+    read_fields(venue, whole)
 }
 
-fn read_fields(venue: Venue, status: u16, fields: Option<Fields>) -> Outcome {
-    if !(200..300).contains(&status) {
-        return Outcome {
-            accepted: false,
-            order_id: None,
-        };
+/// An id as venues write them: a non-empty string or a number.
+fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
     }
+}
+
+/// A 2xx answer's outcome from its fields (None: not JSON, which counts as accepted).
+fn read_fields(venue: Venue, fields: Option<Fields>) -> Outcome {
     let Some(v) = fields else {
         return Outcome {
             accepted: true,
             order_id: None,
         };
-    };
-    let text = |v: &Value| match v {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
     };
     match venue {
         Venue::Binance => Outcome {
@@ -226,11 +231,6 @@ mod tests {
                 accepted: true,
                 order_id: None,
             };
-        };
-        let text = |v: &Value| match v {
-            Value::String(s) if !s.is_empty() => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
-            _ => None,
         };
         let (accepted, order_id) = match venue {
             Venue::Binance => (true, v.get("orderId").and_then(text)),

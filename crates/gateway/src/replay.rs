@@ -86,15 +86,12 @@ impl ReplayCache {
     }
 
     /// Fingerprints kept.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.slots
             .lock()
             .map(|s| s.iter().map(|s| s.seen.len()).sum())
             .unwrap_or(0)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 

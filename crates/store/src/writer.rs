@@ -723,6 +723,28 @@ impl Inbox {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// The syncer sleeps as `waiting` says (what may wake it), at most `for_` when given.
+    fn sleep<'a>(
+        &'a self,
+        mut q: std::sync::MutexGuard<'a, Queued>,
+        waiting: Waiting,
+        for_: Option<Duration>,
+    ) -> std::sync::MutexGuard<'a, Queued> {
+        q.waiting = waiting;
+        let mut q = match for_ {
+            Some(d) => self
+                .wake
+                .wait_timeout(q, d)
+                .map_or_else(|p| p.into_inner().0, |(q, _)| q),
+            None => self
+                .wake
+                .wait(q)
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        };
+        q.waiting = Waiting::Busy;
+        q
+    }
+
     fn rouse(&self, q: &mut Queued) {
         q.waiting = Waiting::Busy;
         self.wake.notify_one();
@@ -862,12 +884,7 @@ impl Syncer {
                     if left.is_zero() {
                         break;
                     }
-                    q.waiting = waiting;
-                    q = match inbox.wake.wait_timeout(q, left) {
-                        Ok((q, _)) => q,
-                        Err(poisoned) => poisoned.into_inner().0,
-                    };
-                    q.waiting = Waiting::Busy;
+                    q = inbox.sleep(q, waiting, Some(left));
                 }
                 self.last_log_sync = Some(Instant::now());
                 let logs = std::mem::take(&mut q.logs);
@@ -896,21 +913,11 @@ impl Syncer {
             if q.stop {
                 return;
             }
-            q.waiting = match due {
+            let waiting = match due {
                 Some(_) => Waiting::Lazy,
                 None => Waiting::Idle,
             };
-            q = match due {
-                Some(d) => match inbox.wake.wait_timeout(q, d) {
-                    Ok((q, _)) => q,
-                    Err(poisoned) => poisoned.into_inner().0,
-                },
-                None => inbox
-                    .wake
-                    .wait(q)
-                    .unwrap_or_else(std::sync::PoisonError::into_inner),
-            };
-            q.waiting = Waiting::Busy;
+            q = inbox.sleep(q, waiting, due);
         }
     }
 

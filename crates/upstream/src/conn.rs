@@ -189,8 +189,14 @@ impl Client {
             return;
         }
         if let Ok(mut idle) = self.idle.lock() {
-            let list = idle.entry(origin.clone()).or_default();
-            list.retain(|(c, since)| !c.is_closed() && since.elapsed() <= IDLE);
+            let Some(list) = idle.get_mut(origin) else {
+                idle.insert(origin.clone(), vec![(conn, Instant::now())]);
+                return;
+            };
+            // Closed and expired ones are skipped at checkout; swept only when the list is full.
+            if list.len() >= MAX_IDLE {
+                list.retain(|(c, since)| !c.is_closed() && since.elapsed() <= IDLE);
+            }
             if list.len() < MAX_IDLE {
                 list.push((conn, Instant::now()));
             }
@@ -282,6 +288,36 @@ mod tests {
             "https://user:pass@api.example.com",
         ] {
             assert!(Base::parse(bad).is_none(), "{bad}");
+        }
+    }
+
+    /// A listener whose accept queue is full drops new SYNs: a loopback address that does not
+    /// answer. Tried first, it gets its share of the budget and the next address is reached.
+    #[tokio::test]
+    async fn an_address_that_does_not_answer_gets_only_its_share() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let silent = socket.listen(0).unwrap();
+        let silent_addr = silent.local_addr().unwrap();
+        // Fills the queue (nobody accepts).
+        let _filler = TcpStream::connect(silent_addr).await.unwrap();
+        let good = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let good_addr = good.local_addr().unwrap();
+        let client = Client::new(Vec::new(), Duration::from_millis(800)).unwrap();
+        // Within less than the whole budget: the silent address had only its half (400 ms).
+        let tcp = tokio::time::timeout(
+            Duration::from_millis(700),
+            client.first_to_answer(&[silent_addr, good_addr]),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(tcp.peer_addr().unwrap(), good_addr);
+        // Alone, it uses the whole budget and is a connect error (nothing was sent).
+        match client.first_to_answer(&[silent_addr]).await {
+            Err(Failure::Connect(why)) => assert!(why.contains("no answer within 800 ms"), "{why}"),
+            other => panic!("{other:?}"),
         }
     }
 }

@@ -166,7 +166,7 @@ pub struct Upstream {
     policy: Policy,
     /// Base URLs parsed once (a gateway forwards to one or two per venue): each request then
     /// adds only its path and query.
-    bases: Arc<RwLock<HashMap<String, conn::Base>>>,
+    bases: Arc<RwLock<HashMap<String, Arc<conn::Base>>>>,
 }
 
 /// Sent unless the request carries its own.
@@ -295,26 +295,27 @@ impl Upstream {
         req: &HttpRequest,
         attempt: u32,
     ) -> Result<UpstreamResponse, UpstreamError> {
-        let (origin, request) = self.request(base, req)?;
-        let answer = tokio::time::timeout(self.policy.timeout, self.client.send(&origin, request))
-            .await
-            .map_err(|_| UpstreamError::Timeout {
-                url: url.to_owned(),
-                timeout_ms: self.policy.timeout.as_millis(),
-                attempts: attempt,
-            })?
-            .map_err(|f| match f {
-                conn::Failure::Connect(reason) => UpstreamError::Connect {
+        let (base, request) = self.request(base, req)?;
+        let answer =
+            tokio::time::timeout(self.policy.timeout, self.client.send(&base.origin, request))
+                .await
+                .map_err(|_| UpstreamError::Timeout {
                     url: url.to_owned(),
+                    timeout_ms: self.policy.timeout.as_millis(),
                     attempts: attempt,
-                    reason,
-                },
-                conn::Failure::Transport(reason) => UpstreamError::Transport {
-                    url: url.to_owned(),
-                    attempts: attempt,
-                    reason,
-                },
-            })?;
+                })?
+                .map_err(|f| match f {
+                    conn::Failure::Connect(reason) => UpstreamError::Connect {
+                        url: url.to_owned(),
+                        attempts: attempt,
+                        reason,
+                    },
+                    conn::Failure::Transport(reason) => UpstreamError::Transport {
+                        url: url.to_owned(),
+                        attempts: attempt,
+                        reason,
+                    },
+                })?;
         let (parts, body) = answer.into_parts();
         let headers = parts
             .headers
@@ -343,7 +344,7 @@ impl Upstream {
         &self,
         base: &str,
         req: &HttpRequest,
-    ) -> Result<(conn::Origin, http::Request<Full<Bytes>>), UpstreamError> {
+    ) -> Result<(Arc<conn::Base>, http::Request<Full<Bytes>>), UpstreamError> {
         let known = self
             .bases
             .read()
@@ -352,14 +353,16 @@ impl Upstream {
         let b = match known {
             Some(b) => b,
             None => {
-                let b = conn::Base::parse(base)
-                    .ok_or_else(|| UpstreamError::BadUrl(base.to_owned()))?;
+                let b = Arc::new(
+                    conn::Base::parse(base)
+                        .ok_or_else(|| UpstreamError::BadUrl(base.to_owned()))?,
+                );
                 if let Ok(mut bases) = self.bases.write() {
                     // Bounded: a process talks to a handful of bases.
                     if bases.len() >= 64 {
                         bases.clear();
                     }
-                    bases.insert(base.to_owned(), b.clone());
+                    bases.insert(base.to_owned(), Arc::clone(&b));
                 }
                 b
             }
@@ -385,7 +388,7 @@ impl Upstream {
                 headers.insert(name, http::HeaderValue::from_static(value));
             }
         }
-        Ok((b.origin, request))
+        Ok((b, request))
     }
 }
 
