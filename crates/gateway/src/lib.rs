@@ -12,6 +12,7 @@
 pub mod bots;
 pub mod cidr;
 pub mod config;
+mod finish;
 pub mod issue;
 pub mod nonce;
 pub mod outcome;

@@ -24,6 +24,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
 
 use crate::config::{GatewayConfig, TlsConfig};
+use crate::finish::{Finish, Panicked};
 use crate::nonce::NonceSource;
 use crate::now_ms;
 use crate::pipeline::{self, Gateway, RealKey};
@@ -426,9 +427,9 @@ async fn answer(
             return to_hyper(pipeline::refuse_unread(&gw, venue, &http.path, d).await);
         }
     }
-    // A task of its own: hyper drops this future when the bot hangs up, and a request that
-    // was forwarded must still be journaled and its reservation settled.
-    let handled = tokio::spawn(async move {
+    // hyper drops this future when the bot hangs up, and a request that was forwarded must
+    // still be journaled and its reservation settled: `Finish` then ends it on a task of its own.
+    let handled = Finish::new(async move {
         pipeline::handle(
             &gw,
             pipeline::Incoming {
@@ -440,8 +441,8 @@ async fn answer(
         )
         .await
     });
-    let resp = handled.await.unwrap_or_else(|e| {
-        tracing::error!(error = %e, "a request's handler failed");
+    let resp = handled.await.unwrap_or_else(|Panicked| {
+        tracing::error!("a request's handler panicked");
         let d = Denial::new(DenialKind::Unavailable, "keyfence internal error");
         keyfence_exchange::native_error(venue, &d, crate::now_ms())
     });
