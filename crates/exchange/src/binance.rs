@@ -18,7 +18,7 @@ use keyfence_types::{EndpointClass, KeyProfile, Order, OrderType, Permission, Si
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
-use crate::crypto::{PrivateKey, PublicKey, hmac_sha256, verify_hmac_sha256};
+use crate::crypto::{PrivateKey, PublicKey, hmac_sha256, verify_hmac_sha256_hex};
 use crate::params::{Params, parse_json_strict};
 use crate::{
     AuthContext, AuthError, Authenticated, Denial, DenialKind, HttpRequest, KeyError, KeyInfoError,
@@ -153,10 +153,11 @@ pub(crate) fn authenticate(
     let window = recv_window(&signed.params)?;
     let key = keys.find(&api_key).ok_or(AuthError::UnknownApiKey)?;
     let valid = match &key.scheme {
-        VerifyScheme::Hmac(secret) => match hex::decode(signed.signature.as_bytes()) {
-            Ok(tag) => verify_hmac_sha256(secret.expose(), &signed.payload, &tag),
-            Err(_) => false,
-        },
+        VerifyScheme::Hmac(secret) => verify_hmac_sha256_hex(
+            secret.expose(),
+            &signed.payload,
+            signed.signature.as_bytes(),
+        ),
         VerifyScheme::Public(pk @ PublicKey::Ed25519(_)) => {
             match B64.decode(signed.signature.as_bytes()) {
                 Ok(sig) => pk.verify(&signed.payload, &sig),

@@ -128,10 +128,9 @@ pub(crate) fn authenticate(
     let key = keys.find(api_key).ok_or(AuthError::UnknownApiKey)?;
     let msg = payload(req, ts_raw, api_key, rw_raw.unwrap_or(""));
     let ok = match &key.scheme {
-        VerifyScheme::Hmac(secret) => match hex::decode(sign) {
-            Ok(tag) => crate::crypto::verify_hmac_sha256(secret.expose(), &msg, &tag),
-            Err(_) => false,
-        },
+        VerifyScheme::Hmac(secret) => {
+            crate::crypto::verify_hmac_sha256_hex(secret.expose(), &msg, sign.as_bytes())
+        }
         // Bybit's asymmetric keys are RSA; no other public-key scheme is accepted.
         VerifyScheme::Public(_) => false,
     };

@@ -23,6 +23,13 @@ pub fn verify_hmac_sha256(key: &[u8], msg: &[u8], tag: &[u8]) -> bool {
     ring::hmac::verify(&k, msg, tag).is_ok()
 }
 
+/// [`verify_hmac_sha256`] with the tag in hex (either case), as Binance and Bybit send it;
+/// anything but 64 hex digits is false. Decoded on the stack (no allocation per request).
+pub fn verify_hmac_sha256_hex(key: &[u8], msg: &[u8], hex_tag: &[u8]) -> bool {
+    let mut tag = [0u8; 32];
+    hex::decode_to_slice(hex_tag, &mut tag).is_ok() && verify_hmac_sha256(key, msg, &tag)
+}
+
 pub fn hmac_sha512(key: &[u8], msg: &[u8]) -> [u8; 64] {
     let k = ring::hmac::Key::new(ring::hmac::HMAC_SHA512, key);
     let tag = ring::hmac::sign(&k, msg);
@@ -315,6 +322,33 @@ pub fn pem_encode(label: &str, der: &[u8]) -> String {
 mod tests {
     use super::*;
     use ring::rand::SystemRandom;
+
+    #[test]
+    fn a_hex_tag_is_64_hex_digits_of_either_case() {
+        let tag = hex::encode(hmac_sha256(b"key", b"message"));
+        assert!(verify_hmac_sha256_hex(b"key", b"message", tag.as_bytes()));
+        assert!(verify_hmac_sha256_hex(
+            b"key",
+            b"message",
+            tag.to_uppercase().as_bytes()
+        ));
+        assert!(!verify_hmac_sha256_hex(b"key", b"messagE", tag.as_bytes()));
+        assert!(!verify_hmac_sha256_hex(b"kez", b"message", tag.as_bytes()));
+        assert!(!verify_hmac_sha256_hex(
+            b"key",
+            b"message",
+            &tag.as_bytes()[..62]
+        ));
+        assert!(!verify_hmac_sha256_hex(
+            b"key",
+            b"message",
+            format!("{tag}00").as_bytes()
+        ));
+        assert!(!verify_hmac_sha256_hex(b"key", b"message", b""));
+        let mut bad = tag.clone().into_bytes();
+        bad[0] = b'g';
+        assert!(!verify_hmac_sha256_hex(b"key", b"message", &bad));
+    }
 
     #[test]
     fn generated_keys_sign_and_verify_through_pem() {
