@@ -48,7 +48,9 @@ where
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // `Finish` is Unpin (it holds a box), so its field may be reached through the pin.
         let Some(work) = self.work.as_mut() else {
-            // Polled again after it ended: a caller's bug; it never ends twice.
+            // Polled again after it ended (a caller's bug: `answer` awaits it once). Its output
+            // is gone, so it never ends twice; it stays pending.
+            debug_assert!(false, "Finish polled after it ended");
             return Poll::Pending;
         };
         let polled = std::panic::catch_unwind(AssertUnwindSafe(|| work.as_mut().poll(cx)));
@@ -75,9 +77,10 @@ where
         let Some(work) = self.work.take() else {
             return;
         };
-        // Outside a runtime (it is being torn down) there is nowhere to finish: the work is
-        // dropped, as a task of its own would be then (a forwarded order's reservation comes
-        // back at the next start as a `recovery` entry).
+        // Outside a runtime there is nowhere to finish, and a runtime that is shutting down
+        // drops a task as soon as it is spawned: either way the work is dropped, as a task of
+        // its own would be then (a forwarded order's reservation comes back at the next start
+        // as a `recovery` entry).
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             drop(rt.spawn(async move {
                 drop(work.await);
