@@ -23,7 +23,10 @@ pub struct Params<'a> {
 impl<'a> Params<'a> {
     /// Parse `application/x-www-form-urlencoded` (or a query string), refusing repeated names.
     pub fn parse(raw: &'a str) -> Result<Self, ParamError> {
-        let mut p = Params { pairs: Vec::new() };
+        // Room for a signed order's parameters (query and body) without growing.
+        let mut p = Params {
+            pairs: Vec::with_capacity(16),
+        };
         p.extend(raw)?;
         Ok(p)
     }
