@@ -866,7 +866,10 @@ impl Syncer {
                 // share the fsync, and (full) start log fsyncs at most one per `pace`, as a
                 // gateway whose own thread is the bottleneck has more reservations queued than
                 // it has taken so far. One order at a time, nobody else is in flight and
-                // nothing waits.
+                // nothing waits. `in_flight` also counts orders whose reservation is already on
+                // disk and which wait at the exchange, so under load the group rarely looks
+                // complete and the wait runs to `gather`: measured, that is the best of the
+                // settings tried (docs/benchmarks.md, "the fsync pacing is where it should be").
                 let deadline = Instant::now() + self.gather;
                 let paced = self.last_log_sync.map(|t| t + self.pace);
                 while !q.stop && !q.jobs.iter().any(SyncJob::awaited) {
