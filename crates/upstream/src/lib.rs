@@ -169,6 +169,35 @@ pub struct Upstream {
     bases: Arc<RwLock<HashMap<String, Arc<conn::Base>>>>,
 }
 
+/// The proxy variables set (non-empty) in an environment read through `get`: the client
+/// never uses them, and start-up names each in a warning.
+fn proxy_settings(get: impl Fn(&str) -> Option<std::ffi::OsString>) -> Vec<&'static str> {
+    [
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+    ]
+    .into_iter()
+    .filter(|var| get(var).is_some_and(|v| !v.is_empty()))
+    .collect()
+}
+
+/// A base URL as an error may show it: anything before an `@` in its authority (a user and
+/// password, refused as a base) is replaced, whether or not the rest parses.
+fn shown(base: &str) -> String {
+    let Some((scheme, rest)) = base.split_once("://") else {
+        return base.to_owned();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) => format!("{scheme}://***{}", &rest[at..]),
+        None => base.to_owned(),
+    }
+}
+
 /// Sent unless the request carries its own.
 const USER_AGENT: &str = concat!("keyfence/", env!("CARGO_PKG_VERSION"));
 
@@ -196,20 +225,11 @@ impl Upstream {
                 ));
             }
         }
-        for var in [
-            "HTTPS_PROXY",
-            "https_proxy",
-            "ALL_PROXY",
-            "all_proxy",
-            "HTTP_PROXY",
-            "http_proxy",
-        ] {
-            if std::env::var_os(var).is_some_and(|v| !v.is_empty()) {
-                tracing::warn!(
-                    variable = var,
-                    "keyfence connects to exchanges directly; this proxy setting is not used"
-                );
-            }
+        for var in proxy_settings(|v| std::env::var_os(v)) {
+            tracing::warn!(
+                variable = var,
+                "keyfence connects to exchanges directly; this proxy setting is not used"
+            );
         }
         // Connecting gets nine tenths of an attempt's time (see conn::Client).
         let client = conn::Client::new(roots, policy.timeout.mul_f64(0.9))
@@ -238,7 +258,7 @@ impl Upstream {
     {
         let base = base_url.trim_end_matches('/');
         if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(UpstreamError::BadUrl(base_url.to_owned()));
+            return Err(UpstreamError::BadUrl(shown(base_url)));
         }
         let max = match retry {
             Retry::Idempotent => self.policy.max_attempts.max(1),
@@ -354,8 +374,7 @@ impl Upstream {
             Some(b) => b,
             None => {
                 let b = Arc::new(
-                    conn::Base::parse(base)
-                        .ok_or_else(|| UpstreamError::BadUrl(base.to_owned()))?,
+                    conn::Base::parse(base).ok_or_else(|| UpstreamError::BadUrl(shown(base)))?,
                 );
                 if let Ok(mut bases) = self.bases.write() {
                     // Bounded: a process talks to a handful of bases.
@@ -518,6 +537,47 @@ mod tests {
         );
         assert_eq!(parse_retry_after(" 7 "), Some(Duration::from_secs(7)));
         assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+    }
+
+    #[test]
+    fn a_bad_base_url_is_shown_without_its_credentials() {
+        let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
+        let up = Upstream::new(Policy::default()).unwrap();
+        for base in [
+            "https://user:hunter2@api.example.com",
+            "https://user:hunter2@api.example.com/x?y=1",
+            "http://user:hunter2@",
+            "http://user:hunter2@[::1",
+        ] {
+            let e = up.request(base, &HttpRequest::new("GET", "/")).unwrap_err();
+            let text = e.to_string();
+            assert!(matches!(e, UpstreamError::BadUrl(_)), "{base}: {e:?}");
+            assert!(!text.contains("hunter2"), "{text}");
+            assert!(text.contains("://***@"), "{text}");
+        }
+        assert_eq!(shown("not a url"), "not a url");
+        assert_eq!(shown("http://a.example/p@q"), "http://a.example/p@q");
+    }
+
+    #[test]
+    fn every_proxy_variable_set_is_named() {
+        let env = |set: &'static [(&'static str, &'static str)]| {
+            move |v: &str| {
+                set.iter()
+                    .find(|(k, _)| *k == v)
+                    .map(|(_, x)| std::ffi::OsString::from(x))
+            }
+        };
+        assert!(proxy_settings(env(&[])).is_empty());
+        assert_eq!(
+            proxy_settings(env(&[
+                ("https_proxy", "http://proxy:3128"),
+                ("HTTP_PROXY", "http://proxy:3128"),
+                ("ALL_PROXY", ""),
+                ("NO_PROXY", "localhost"),
+            ])),
+            ["https_proxy", "HTTP_PROXY"]
+        );
     }
 
     #[test]

@@ -316,3 +316,47 @@ async fn connections_are_kept_alive_and_a_closed_one_is_not_used_again() {
     assert_eq!(calls.load(Ordering::SeqCst), 5);
     assert_eq!(conns.load(Ordering::SeqCst), 5);
 }
+
+/// A redirect is the exchange's answer, returned as it is: the signed request is not sent on
+/// to where `Location` points (docs/gateway.md).
+#[tokio::test]
+async fn redirects_are_returned_not_followed() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
+    // Where the redirect points: counts the connections it gets.
+    let elsewhere = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let elsewhere_addr = elsewhere.local_addr().unwrap();
+    let reached = std::sync::Arc::new(AtomicU32::new(0));
+    let counted = reached.clone();
+    tokio::spawn(async move {
+        while elsewhere.accept().await.is_ok() {
+            counted.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", l.local_addr().unwrap());
+    tokio::spawn(async move {
+        let (s, _) = l.accept().await.unwrap();
+        let mut s = BufReader::new(s);
+        loop {
+            let mut line = String::new();
+            if s.read_line(&mut line).await.unwrap_or(0) == 0 || line == "\r\n" {
+                break;
+            }
+        }
+        let answer = format!(
+            "HTTP/1.1 307 Temporary Redirect\r\nlocation: http://{elsewhere_addr}/api/v3/time\r\ncontent-length: 0\r\n\r\n"
+        );
+        s.get_mut().write_all(answer.as_bytes()).await.unwrap();
+    });
+    let up = Upstream::new(policy()).unwrap();
+    let calls = AtomicU32::new(0);
+    let resp = up
+        .send(&base, Retry::Never, time_request(&calls))
+        .await
+        .unwrap();
+    assert_eq!(resp.status, 307);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(reached.load(Ordering::SeqCst), 0);
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
