@@ -369,10 +369,11 @@ impl Reservations {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn pending(id: &str) -> Pending {
+    /// A one-order reservation (also for the writer's tests).
+    pub(crate) fn pending(id: &str) -> Pending {
         Pending {
             id: id.to_owned(),
             ts_ms: 1,

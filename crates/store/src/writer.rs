@@ -72,6 +72,9 @@ pub(crate) enum Cmd {
     Flush(Reply<()>),
     /// Close the connection and stop; later calls fail.
     Close(Reply<()>),
+    /// Tests: the writer thread panics (as a bug in it would).
+    #[cfg(test)]
+    Panic,
 }
 
 impl Cmd {
@@ -188,6 +191,12 @@ impl Journal {
             self.shared.healthy.store(false, Ordering::Release);
             tracing::error!("the journal writer has stopped; an entry was not written");
         }
+    }
+
+    /// Tests: make the writer thread panic.
+    #[cfg(test)]
+    pub(crate) fn panic_writer(&self) {
+        drop(self.tx.send(Cmd::Panic));
     }
 
     /// Resolves once every command queued before it has been committed (and, with
@@ -437,8 +446,39 @@ struct Head {
     written: u64,
 }
 
+/// Fails the journal closed when the writer thread panics: nothing it was given will be
+/// journaled any more, so nothing more that trades may be forwarded. The journal turns
+/// unhealthy, the reservation log refuses appends (a request already past its check gets no
+/// reservation, so it is refused too), and the syncer fsyncs what it owes and ends.
+struct WriterPanic {
+    shared: Arc<Shared>,
+    syncer: Option<Arc<Inbox>>,
+}
+
+impl Drop for WriterPanic {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        self.shared.healthy.store(false, Ordering::Release);
+        if let Some(log) = self.shared.log.get() {
+            log.close();
+        }
+        if let Some(syncer) = &self.syncer {
+            syncer.stop();
+        }
+        tracing::error!(
+            "the journal writer panicked; trading requests are refused until a restart"
+        );
+    }
+}
+
 impl Writer {
     fn run(mut self, rx: mpsc::Receiver<Cmd>) {
+        let _panic = WriterPanic {
+            shared: Arc::clone(&self.shared),
+            syncer: self.syncer.as_ref().map(|(s, _)| Arc::clone(s)),
+        };
         loop {
             let first = if self.cfg.signer.is_some() {
                 let due = self.last_checkpoint + self.cfg.checkpoint_interval;
@@ -542,6 +582,9 @@ impl Writer {
                     // `run` splits closes off before a batch is processed; one here would
                     // not close anything, so it is not answered as done.
                     cmd @ Cmd::Close(_) => refuse(cmd, "close is handled by the writer loop"),
+                    #[cfg(test)]
+                    #[allow(clippy::panic)]
+                    Cmd::Panic => panic!("a test made the journal writer panic"),
                 }
             }
             written = head.as_ref().map_or(0, |h| h.written);
@@ -993,6 +1036,8 @@ fn refuse(cmd: Cmd, msg: &str) {
     match cmd {
         Cmd::Append(_, r) | Cmd::Recover(_, r) => drop(r.send(Err(err()))),
         Cmd::Admin(_, r) | Cmd::Flush(r) | Cmd::Close(r) => drop(r.send(Err(err()))),
+        #[cfg(test)]
+        Cmd::Panic => {}
     }
 }
 
@@ -1314,4 +1359,47 @@ fn checkpoint(
         signature,
     ])?;
     Ok(Some(head.seq))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use crate::reservations::tests::pending;
+    use crate::{Store, StoreOptions};
+
+    /// A panic in the writer thread stops trading (fail closed): the journal turns unhealthy
+    /// and takes no reservation, while one made before the panic still reaches the disk.
+    #[tokio::test]
+    async fn a_panicking_writer_refuses_every_later_reservation() {
+        let dir =
+            std::env::temp_dir().join(format!("keyfence-writer-panic-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = Store::open(&dir.join("k.db"), StoreOptions::default())
+            .await
+            .unwrap();
+        store.recover_pending().await.unwrap();
+        let journal = store.journal();
+        let before = journal.reserve(pending("r1")).await.unwrap();
+        journal.panic_writer();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while journal.healthy() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(
+            !journal.healthy(),
+            "the journal is still healthy after the writer panicked"
+        );
+        before.durable().await.unwrap();
+        let after = journal.reserve(pending("r2")).await;
+        assert!(
+            matches!(after, Err(StoreError::JournalUnavailable(_))),
+            "{:?}",
+            after.map(|_| ())
+        );
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
