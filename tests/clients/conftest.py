@@ -157,14 +157,13 @@ GW_REAL_KEYS = {
     },
 }
 
-# Every venue's BTC market against its dollar (normalised: Kraken XBTUSD and Coinbase BTC-USD are
-# BTCUSD; ccxt sends Kraken's legacy XXBTZUSD, which keyfence does not map, so it is listed as
-# sent). ETH markets are outside the allowlist. Limits: one order at most 1000 in quote value,
+# Every venue's BTC market against its dollar (normalised: Kraken XBTUSD, the XXBTZUSD that ccxt
+# sends, and Coinbase BTC-USD are all BTCUSD). ETH markets are outside the allowlist. Limits: one order at most 1000 in quote value,
 # a limit price within 10 % of the reference price.
 GW_CONFIG_POLICIES = """
 [policies.gw-spot]
 classes = ["read", "trade", "cancel"]
-symbols = ["BTCUSDT", "BTCUSD", "XXBTZUSD"]
+symbols = ["BTCUSDT", "BTCUSD"]
 max_order_notional = "1000"
 price_band_pct = "10"
 """

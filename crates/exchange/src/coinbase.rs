@@ -1363,7 +1363,15 @@ mod tests {
             );
             assert_eq!(o.venue, Venue::Coinbase);
             assert!(o.client_id.is_some());
+            assert!(!o.counts_contracts(), "{body}");
         }
+        // A futures product counts contracts in base_size.
+        let future = orders(
+            r#"{"client_order_id":"f1","product_id":"BIT-28NOV25-CDE","side":"BUY","order_configuration":{"limit_limit_gtc":{"base_size":"2","limit_price":"60000"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(future[0].quantity, dec("2"));
+        assert!(future[0].counts_contracts());
     }
 
     #[test]

@@ -1238,6 +1238,8 @@ mod tests {
             assert_eq!(o.quantity, qty, "{body}");
             assert_eq!(o.quote_quantity, quote, "{body}");
             assert_eq!(o.price, px, "{body}");
+            // Only the swap counts contracts (the policy values them with contract_values).
+            assert_eq!(o.counts_contracts(), o.symbol.ends_with("-SWAP"), "{body}");
         }
     }
 

@@ -25,6 +25,7 @@ fn policy() -> PolicyConfig {
         daily_notional: Some(Decimal::from(1_000_000_000_000_i64)),
         daily_orders: Some(u64::MAX / 2),
         max_position: BTreeMap::from([("BTCUSDT".to_owned(), Decimal::from(1_000_000_000))]),
+        contract_values: BTreeMap::new(),
         orders_per_minute: Some(u32::MAX),
         price_band_pct: Some(Decimal::from(5)),
         trading_hours: Some("00:00-23:59".into()),

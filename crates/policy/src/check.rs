@@ -102,6 +102,8 @@ enum Gap {
     NoSize,
     /// The arithmetic overflows `Decimal`.
     TooLarge,
+    /// The order counts contracts and the policy names no contract value for its market.
+    Contracts,
 }
 
 /// One order, as the stateful caps see it.
@@ -168,7 +170,8 @@ pub(crate) fn orders(policy: &PolicyConfig, facts: &Facts<'_>, prices: &dyn Pric
                 )),
             }
         }
-        let notional = notional(order, limit, &reference);
+        let qty = base_quantity(policy, order, &symbol);
+        let notional = notional(order, qty, limit, &reference);
         if let (Some(cap), Ok(n)) = (policy.max_order_notional, &notional)
             && *n > cap
         {
@@ -196,7 +199,7 @@ pub(crate) fn orders(policy: &PolicyConfig, facts: &Facts<'_>, prices: &dyn Pric
                 &which(facts.orders, i),
             ));
         }
-        let delta = base(order, limit, &reference);
+        let delta = base(order, qty, limit, &reference);
         if policy.position_cap(&symbol).is_some()
             && let Err(gap) = &delta
         {
@@ -245,7 +248,32 @@ fn gap_failure(
             format!("the order carries no quantity, so keyfence cannot {to}{which}"),
         ),
         (Gap::TooLarge, _) => (id, format!("the order is too large to {to}{which}")),
+        (Gap::Contracts, _) => (
+            id,
+            format!(
+                "the order is sized in contracts and the policy's contract_values does not name its market, so keyfence cannot {to}{which}"
+            ),
+        ),
     }
+}
+
+/// The order's size in base units, when it has one: its quantity, times the policy's contract
+/// value when the quantity counts contracts.
+fn base_quantity(
+    policy: &PolicyConfig,
+    order: &Order,
+    symbol: &str,
+) -> Result<Option<Decimal>, Gap> {
+    if !order.counts_contracts() {
+        return Ok(order.quantity);
+    }
+    let Some(value) = policy.contract_value(symbol) else {
+        return Err(Gap::Contracts);
+    };
+    order
+        .quantity
+        .map(|q| q.checked_mul(value).ok_or(Gap::TooLarge))
+        .transpose()
 }
 
 /// The fresh reference price, or why there is none.
@@ -295,28 +323,32 @@ fn valuation(limit: Option<Decimal>, reference: &Result<Decimal, String>) -> Res
     }
 }
 
-/// Quote value: quote_quantity if set; else quantity × (limit price, or the reference price).
-/// Sizes count by magnitude, so a negative size can never shrink a cap's usage.
+/// Quote value: quote_quantity if set; else the base quantity × (limit price, or the
+/// reference price). Sizes count by magnitude, so a negative size can never shrink a cap's
+/// usage.
 fn notional(
     order: &Order,
+    qty: Result<Option<Decimal>, Gap>,
     limit: Option<Decimal>,
     reference: &Result<Decimal, String>,
 ) -> Result<Decimal, Gap> {
     if let Some(q) = order.quote_quantity {
         return Ok(q.abs());
     }
-    let qty = order.quantity.ok_or(Gap::NoSize)?.abs();
+    let qty = qty?.ok_or(Gap::NoSize)?.abs();
     let price = valuation(limit, reference)?;
     qty.checked_mul(price).ok_or(Gap::TooLarge)
 }
 
-/// Signed base quantity: quantity if set; else quote / (limit price, or the reference price).
+/// Signed base quantity: the base quantity if there is one; else quote / (limit price, or the
+/// reference price).
 fn base(
     order: &Order,
+    qty: Result<Option<Decimal>, Gap>,
     limit: Option<Decimal>,
     reference: &Result<Decimal, String>,
 ) -> Result<Decimal, Gap> {
-    let magnitude = match (order.quantity, order.quote_quantity) {
+    let magnitude = match (qty?, order.quote_quantity) {
         (Some(q), _) => q.abs(),
         (None, Some(quote)) => {
             let price = valuation(limit, reference)?;

@@ -30,6 +30,11 @@ pub struct PolicyConfig {
     /// Symbol -> max |net base quantity|.
     #[serde(default)]
     pub max_position: BTreeMap<String, Decimal>,
+    /// Symbol -> the base quantity one contract stands for, for markets sized in contracts
+    /// (OKX swaps, futures and options; Coinbase futures). Without it, such an order cannot be
+    /// valued or counted in a position, and the caps that need that deny it.
+    #[serde(default)]
+    pub contract_values: BTreeMap<String, Decimal>,
     /// Orders in any sliding 60 s window.
     #[serde(default)]
     pub orders_per_minute: Option<u32>,
@@ -66,6 +71,7 @@ impl Default for PolicyConfig {
             daily_notional: None,
             daily_orders: None,
             max_position: BTreeMap::new(),
+            contract_values: BTreeMap::new(),
             orders_per_minute: None,
             price_band_pct: None,
             trading_hours: None,
@@ -97,6 +103,7 @@ impl PolicyConfig {
             }
         }
         self.position_problems(allowed.as_ref(), &mut out);
+        self.contract_problems(&mut out);
         if let Some(h) = &self.trading_hours
             && let Err(e) = h.parse::<TradingHours>()
         {
@@ -194,6 +201,37 @@ impl PolicyConfig {
         self.trading_hours.as_deref().map(str::parse)
     }
 
+    fn contract_problems(&self, out: &mut Vec<String>) {
+        let mut seen = BTreeSet::new();
+        for (s, value) in &self.contract_values {
+            let n = normalise_symbol(s);
+            if n.is_empty() {
+                out.push(format!(
+                    "contract_values names `{s}`, which names no market"
+                ));
+                continue;
+            }
+            if !seen.insert(n.clone()) {
+                out.push(format!(
+                    "contract_values names `{s}` more than once (symbols compare as `{n}`)"
+                ));
+            }
+            if *value <= Decimal::ZERO {
+                out.push(format!(
+                    "contract_values for `{s}` is {value}; a contract stands for more than 0 of its base asset"
+                ));
+            }
+        }
+    }
+
+    /// `contract_values`, keyed by normalised symbol.
+    pub(crate) fn contract_value(&self, normalised: &str) -> Option<Decimal> {
+        self.contract_values
+            .iter()
+            .find(|(s, _)| same_market(s, normalised))
+            .map(|(_, v)| *v)
+    }
+
     /// `max_position`, keyed by normalised symbol.
     pub(crate) fn position_cap(&self, normalised: &str) -> Option<Decimal> {
         self.max_position
@@ -219,11 +257,7 @@ impl PolicyConfig {
 /// usually written normalised already; comparing those directly keeps `decide` free of
 /// allocations for them.
 fn same_market(configured: &str, normalised: &str) -> bool {
-    let plain = configured
-        .bytes()
-        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
-        && !configured.contains("XBT");
-    if plain {
+    if crate::is_normalised(configured) {
         configured == normalised
     } else {
         normalise_symbol(configured) == normalised
@@ -292,6 +326,9 @@ mod tests {
             ("BTC-USDT", "BTCUSDT", true),
             ("XBTUSD", "BTCUSD", true),
             ("XBT/USD", "BTCUSD", true),
+            ("XXBTZUSD", "BTCUSD", true),
+            ("XETHZUSD", "ETHUSD", true),
+            ("XDGUSD", "DOGEUSD", true),
             ("BTCUSDT", "BTCUSDTSWAP", false),
             ("ETHUSDT", "BTCUSDT", false),
         ] {
@@ -301,6 +338,21 @@ mod tests {
                 "{configured} vs {market}"
             );
         }
+    }
+
+    #[test]
+    fn contract_values_must_be_positive_and_name_each_market_once() {
+        let p: PolicyConfig = toml::from_str(
+            r#"contract_values = { "BTC-USDT-SWAP" = "0.01", BTCUSDTSWAP = "0.01", "ETH-USDT-SWAP" = 0, "X-Y-Z" = "-1" }"#,
+        )
+        .unwrap();
+        let problems = p.problems();
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(problems.iter().any(|m| m.contains("more than once")));
+        assert!(problems.iter().any(|m| m.contains("`ETH-USDT-SWAP` is 0")));
+        assert!(problems.iter().any(|m| m.contains("`X-Y-Z` is -1")));
+        assert_eq!(p.contract_value("BTCUSDTSWAP"), Some(dec("0.01")));
+        assert_eq!(p.contract_value("BTCUSDT"), None);
     }
 
     #[test]
@@ -326,6 +378,7 @@ mod tests {
                 ("ETHUSDT".to_owned(), dec("1")),
                 ("BTCUSDT".to_owned(), dec("-2")),
             ]),
+            contract_values: BTreeMap::new(),
             orders_per_minute: None,
             price_band_pct: Some(dec("-5")),
             trading_hours: Some("8-20".into()),

@@ -73,11 +73,15 @@ pub struct Facts<'a> {
 }
 
 /// Symbol normalisation used by `symbols`, `max_position` and positions: upper-case, drop
-/// '-', '/', '_', ':'; XBT -> BTC (Kraken); so BTC-USDT == BTCUSDT; BTC-USDT-SWAP stays distinct.
+/// '-', '/', '_', ':'; Kraken's pair ids of two legacy assets lose their asset prefixes
+/// (`XXBTZUSD` -> `XBTUSD`, `XETHXXBT` -> `ETHXBT`); then Kraken's own asset names become the
+/// common ones (XBT -> BTC, XDG -> DOGE). So BTC-USDT == BTCUSDT and XXBTZUSD == XBT/USD ==
+/// BTCUSD; BTC-USDT-SWAP stays distinct.
 ///
-/// Venues spell one market differently (Binance `BTCUSDT`, OKX `BTC-USDT`, Kraken `XBT/USD`),
-/// and a policy names markets once; normalising both sides keeps an allowlist from being
-/// bypassed by a different spelling of the same market.
+/// Venues spell one market differently (Binance `BTCUSDT`, OKX `BTC-USDT`, Kraken `XBTUSD`,
+/// `XXBTZUSD` and `XBT/USD` for one market), and a policy names markets once; normalising both
+/// sides keeps an allowlist or a position cap from being bypassed by another spelling of the
+/// same market.
 pub fn normalise_symbol(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -85,10 +89,47 @@ pub fn normalise_symbol(s: &str) -> String {
             out.extend(c.to_uppercase());
         }
     }
-    if out.contains("XBT") {
-        out = out.replace("XBT", "BTC");
+    if let Some(alt) = kraken_legacy_pair(&out) {
+        out = alt;
+    }
+    for (kraken, common) in [("XBT", "BTC"), ("XDG", "DOGE")] {
+        if out.contains(kraken) {
+            out = out.replace(kraken, common);
+        }
     }
     out
+}
+
+/// Whether `s` is its own normal form (`normalise_symbol(s) == s`), without allocating: how a
+/// configured symbol already written normalised is compared on every order.
+pub(crate) fn is_normalised(s: &str) -> bool {
+    s.bytes()
+        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        && !s.contains("XBT")
+        && !s.contains("XDG")
+        && kraken_legacy_pair(s).is_none()
+}
+
+/// `XXBTZUSD` -> `XBTUSD`: Kraken's pair id of two legacy assets, each an `X` (crypto) or `Z`
+/// (fiat) prefix and a three-letter name, as the simulator and Kraken itself spell them.
+fn kraken_legacy_pair(s: &str) -> Option<String> {
+    fn alt(id: &str) -> Option<&str> {
+        let (prefix, name) = id.split_at_checked(1)?;
+        let known = match prefix {
+            "X" => [
+                "XBT", "ETH", "LTC", "XRP", "XLM", "XMR", "ETC", "ZEC", "REP", "MLN", "XDG",
+            ]
+            .contains(&name),
+            "Z" => ["USD", "EUR", "GBP", "JPY", "CAD", "AUD"].contains(&name),
+            _ => false,
+        };
+        known.then_some(name)
+    }
+    if s.len() != 8 || !s.is_ascii() {
+        return None;
+    }
+    let (base, quote) = s.split_at(4);
+    Some(format!("{}{}", alt(base)?, alt(quote)?))
 }
 
 #[cfg(test)]
@@ -108,6 +149,74 @@ mod tests {
             normalise_symbol("BTC-USDT")
         );
         assert_eq!(normalise_symbol("ETH:USDT"), "ETHUSDT");
+    }
+
+    /// Kraken takes a market by its altname, its pair id or its wsname: all three are one
+    /// market to a policy.
+    #[test]
+    fn kraken_pair_ids_are_the_same_market_as_their_altnames() {
+        for (a, b) in [
+            ("XXBTZUSD", "XBTUSD"),
+            ("XXBTZUSD", "BTC/USD"),
+            ("xxbtzeur", "XBT/EUR"),
+            ("XETHZUSD", "ETHUSD"),
+            ("XETHXXBT", "ETH/BTC"),
+            ("XLTCZUSD", "LTC-USD"),
+            ("XXDGZUSD", "XDGUSD"),
+            ("XDGUSD", "DOGE/USD"),
+        ] {
+            assert_eq!(normalise_symbol(a), normalise_symbol(b), "{a} and {b}");
+        }
+        // Only pairs of two legacy assets lose prefixes: anything else keeps its letters.
+        for (a, b) in [
+            ("XXBTZUSD", "XBTCZUSD"),
+            ("XABCZUSD", "ABCUSD"),
+            ("XXBTUSDT", "BTCUSDT"),
+            ("XBTCZUSD", "BTCUSD"),
+        ] {
+            assert_ne!(normalise_symbol(a), normalise_symbol(b), "{a} and {b}");
+        }
+        assert_eq!(normalise_symbol("XXBTZUSD"), "BTCUSD");
+    }
+
+    #[test]
+    fn the_quick_test_of_a_normal_form_agrees_with_normalising() {
+        // "ÄBC" is its own normal form, which the quick test does not claim (it then normalises).
+        for s in [
+            "BTCUSDT",
+            "BTCUSD",
+            "BTC-USDT",
+            "btcusdt",
+            "XBTUSD",
+            "XXBTZUSD",
+            "XETHZUSD",
+            "XETHXXBT",
+            "XDGUSD",
+            "DOGEUSD",
+            "ETHUSD",
+            "BTCUSDTSWAP",
+            "1000SHIBUSDT",
+            "XABCZUSD",
+            "ZUSDXXBT",
+            "X",
+            "",
+            "ÄBC",
+            "ETH:USDT",
+            "XLTCZEUR",
+        ] {
+            // Never "normal" when it is not (that would skip normalising a configured
+            // symbol); for ASCII, exactly when it is.
+            let normal = normalise_symbol(s) == s;
+            assert!(normal || !is_normalised(s), "{s}");
+            if s.is_ascii() {
+                assert_eq!(
+                    is_normalised(s),
+                    normal,
+                    "{s} normalises to {}",
+                    normalise_symbol(s)
+                );
+            }
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::*;
-use keyfence_policy::{EndpointClass, Ledger, Mode, Order, PolicyConfig, Side, rule};
+use keyfence_policy::{EndpointClass, Ledger, Mode, Order, PolicyConfig, Side, Venue, rule};
 use rust_decimal::Decimal;
 
 enum Expect {
@@ -364,16 +364,125 @@ fn daily() -> Vec<Case> {
     ]
 }
 
+/// Orders sized in contracts (OKX swaps, Coinbase futures) are valued with the policy's
+/// contract value, or not at all: a contract of 1,000 DOGE must not pass as 1 DOGE.
+fn contracts() -> Vec<Case> {
+    let okx = |symbol: &str, side, sz: &str, px: &str| Order {
+        venue: Venue::Okx,
+        ..limit(symbol, side, sz, px)
+    };
+    let capped = PolicyConfig {
+        max_order_notional: Some(dec("1000")),
+        ..p()
+    };
+    let valued = PolicyConfig {
+        contract_values: BTreeMap::from([
+            ("BTC-USDT-SWAP".to_owned(), dec("0.01")),
+            ("DOGE-USDT-SWAP".to_owned(), dec("1000")),
+        ]),
+        ..capped.clone()
+    };
+    let position = PolicyConfig {
+        max_position: BTreeMap::from([("BTC-USDT-SWAP".to_owned(), dec("0.05"))]),
+        contract_values: BTreeMap::from([("BTC-USDT-SWAP".to_owned(), dec("0.01"))]),
+        ..p()
+    };
+    let daily = PolicyConfig {
+        daily_notional: Some(dec("5000")),
+        ..p()
+    };
+    vec![
+        trade(
+            "no contract value under a notional cap",
+            capped.clone(),
+            vec![okx("BTC-USDT-SWAP", Side::Buy, "1", "60000")],
+            Deny(rule::MAX_ORDER_NOTIONAL),
+        ),
+        trade(
+            "contracts times their value under the cap",
+            valued.clone(),
+            vec![okx("BTC-USDT-SWAP", Side::Buy, "1", "60000")],
+            Allow(&[rule::MAX_ORDER_NOTIONAL]),
+        ),
+        trade(
+            "contracts times their value over the cap",
+            valued.clone(),
+            vec![okx("BTC-USDT-SWAP", Side::Buy, "2", "60000")],
+            Deny(rule::MAX_ORDER_NOTIONAL),
+        ),
+        trade(
+            "a large contract is not valued as one base unit",
+            valued.clone(),
+            vec![okx("DOGE-USDT-SWAP", Side::Buy, "20", "0.1")],
+            Deny(rule::MAX_ORDER_NOTIONAL),
+        ),
+        trade(
+            "spot on the same venue counts base units",
+            valued,
+            vec![okx("BTC-USDT", Side::Buy, "0.01", "60000")],
+            Allow(&[rule::MAX_ORDER_NOTIONAL]),
+        ),
+        trade(
+            "a position in contracts up to the cap",
+            position.clone(),
+            vec![okx("BTC-USDT-SWAP", Side::Buy, "5", "60000")],
+            Allow(&[rule::MAX_POSITION]),
+        ),
+        trade(
+            "a position in contracts past the cap",
+            position,
+            vec![okx("BTC-USDT-SWAP", Side::Sell, "6", "60000")],
+            Deny(rule::MAX_POSITION),
+        ),
+        trade(
+            "a Coinbase future with no value under a daily cap",
+            daily,
+            vec![Order {
+                venue: Venue::Coinbase,
+                ..limit("BIT-28NOV25-CDE", Side::Buy, "1", "60000")
+            }],
+            Deny(rule::DAILY_NOTIONAL),
+        ),
+        trade(
+            "no cap needs the value",
+            p(),
+            vec![okx("BTC-USDT-SWAP", Side::Buy, "1000", "60000")],
+            Allow(&[]),
+        ),
+    ]
+}
+
 fn position() -> Vec<Case> {
     let cap = PolicyConfig {
         max_position: BTreeMap::from([("BTC-USDT".to_owned(), dec("1"))]),
         ..p()
+    };
+    // Kraken takes one market as `XBTUSD`, `XXBTZUSD` or `XBT/USD`: the cap holds for each.
+    let kraken_cap = PolicyConfig {
+        max_position: BTreeMap::from([("XBT/USD".to_owned(), dec("1"))]),
+        ..p()
+    };
+    let kraken = |symbol: &str| Order {
+        venue: Venue::Kraken,
+        ..limit(symbol, Side::Buy, "2", "60000")
     };
     let seeded = |name, pos: &'static str, orders, expect| Case {
         seed: Some(("0", 0, vec![("BTCUSDT", pos)])),
         ..trade(name, cap.clone(), orders, expect)
     };
     vec![
+        trade(
+            "Kraken's pair id is the capped market",
+            kraken_cap.clone(),
+            vec![kraken("XXBTZUSD")],
+            Deny(rule::MAX_POSITION),
+        ),
+        trade(
+            "Kraken's altname is the capped market",
+            kraken_cap,
+            vec![kraken("XBTUSD")],
+            Deny(rule::MAX_POSITION),
+        ),
         seeded(
             "buy up to the cap",
             "0.8",
@@ -878,6 +987,7 @@ fn every_rule_allows_and_denies_as_documented() {
         notional(),
         daily(),
         position(),
+        contracts(),
         rate(),
         band(),
         hours(),

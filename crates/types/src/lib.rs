@@ -141,6 +141,20 @@ pub struct Order {
     pub client_id: Option<String>,
 }
 
+impl Order {
+    /// Whether `quantity` counts contracts rather than units of the base asset: OKX swaps,
+    /// futures and options (`BTC-USDT-SWAP`, `BTC-USD-250328`, `BTC-USD-250328-60000-C`) and
+    /// Coinbase's futures (`BIT-28NOV25-CDE`), whose instrument ids have more than one dash
+    /// where a spot market's have one. A contract stands for an amount of the base asset that
+    /// the venue sets per instrument (OKX `ctVal`) and the order does not carry, so such an
+    /// order cannot be valued without it (a policy's `contract_values`).
+    pub fn counts_contracts(&self) -> bool {
+        matches!(self.venue, Venue::Okx | Venue::Coinbase)
+            && self.quote_quantity.is_none()
+            && self.symbol.matches('-').count() > 1
+    }
+}
+
 /// Normalised permissions a key holds, across venues.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
