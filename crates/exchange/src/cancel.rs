@@ -11,7 +11,7 @@
 //! |----------|---------------------------------------------------|---------------------------------------------------|
 //! | Binance  | `GET /api/v3/openOrders` (all symbols)            | `DELETE /api/v3/openOrders?symbol=S` per symbol   |
 //! | Bybit    | `GET /v5/order/realtime` spot; linear per settle coin | `POST /v5/order/cancel-all` per category (and symbol for linear) |
-//! | OKX      | `GET /api/v5/trade/orders-pending`                | `POST /api/v5/trade/cancel-batch-orders`, ≤ 20 each |
+//! | OKX      | `GET /api/v5/trade/orders-pending`; algo orders: `GET /api/v5/trade/orders-algo-pending` per type | `POST /api/v5/trade/cancel-batch-orders`, ≤ 20 each; `POST /api/v5/trade/cancel-algos`, ≤ 10 each |
 //! | Coinbase | `GET /api/v3/brokerage/orders/historical/batch?order_status=OPEN` | `POST /api/v3/brokerage/orders/batch_cancel`, ≤ 100 each |
 //! | Kraken   | —                                                 | `POST /0/private/CancelAll`                       |
 //!
@@ -26,6 +26,25 @@ use crate::{HttpRequest, KeyInfoError, Venue};
 
 /// Most orders one OKX `cancel-batch-orders` request may carry (OKX docs: "maximum 20 orders").
 pub const OKX_CANCEL_BATCH: usize = 20;
+
+/// Most algo orders one OKX `cancel-algos` request may carry (OKX docs: "a maximum of 10").
+pub const OKX_CANCEL_ALGOS: usize = 10;
+
+/// OKX lists pending algo orders one type at a time (`ordType` is required; only
+/// `conditional` and `oco` may be asked together). A stop or trigger order left waiting would
+/// trade after the kill switch, so every type the gateway lets a bot place is listed (the
+/// types of `POST /api/v5/trade/order-algo` that `okx::parse_orders` reads).
+const OKX_ALGO_TYPES: &[&str] = &[
+    "conditional,oco",
+    "trigger",
+    "move_order_stop",
+    "iceberg",
+    "twap",
+    "chase",
+];
+
+/// [`OpenOrder::category`] of an OKX algo order (cancelled by `algoId`, not `ordId`).
+const OKX_ALGO: &str = "algo";
 
 /// Most order ids one Coinbase `batch_cancel` request carries. The Advanced Trade reference
 /// states no maximum; 100 keeps each request small (UNVERIFIED limit, chosen conservatively).
@@ -72,10 +91,20 @@ pub fn list_open_requests(venue: Venue) -> Vec<HttpRequest> {
             }));
             out
         }
-        Venue::Okx => vec![HttpRequest::new(
-            "GET",
-            "/api/v5/trade/orders-pending?limit=100",
-        )],
+        Venue::Okx => {
+            let mut out = vec![HttpRequest::new(
+                "GET",
+                "/api/v5/trade/orders-pending?limit=100",
+            )];
+            out.extend(OKX_ALGO_TYPES.iter().map(|t| {
+                let query = form_urlencoded::Serializer::new(String::new())
+                    .append_pair("ordType", t)
+                    .append_pair("limit", "100")
+                    .finish();
+                HttpRequest::new("GET", &format!("/api/v5/trade/orders-algo-pending?{query}"))
+            }));
+            out
+        }
         Venue::Coinbase => vec![HttpRequest::new(
             "GET",
             "/api/v3/brokerage/orders/historical/batch?order_status=OPEN",
@@ -110,16 +139,7 @@ pub fn cancel_requests(venue: Venue, open: &[OpenOrder]) -> Vec<HttpRequest> {
             })
             .collect(),
         Venue::Bybit => bybit_cancels(open),
-        Venue::Okx => open
-            .chunks(OKX_CANCEL_BATCH)
-            .map(|chunk| {
-                let items: Vec<Value> = chunk
-                    .iter()
-                    .map(|o| json!({"instId": o.symbol, "ordId": o.order_id}))
-                    .collect();
-                json_post("/api/v5/trade/cancel-batch-orders", &Value::Array(items))
-            })
-            .collect(),
+        Venue::Okx => okx_cancels(open),
         Venue::Coinbase => open
             .chunks(COINBASE_CANCEL_BATCH)
             .map(|chunk| {
@@ -335,6 +355,8 @@ fn okx_data(v: &Value) -> Result<&Vec<Value>, KeyInfoError> {
         .ok_or_else(|| malformed("`data` is missing"))
 }
 
+/// Orders and algo orders alike: an item with an `ordId` is an order (one an algo order
+/// placed carries its `algoId` too); one without is an algo order waiting for its trigger.
 fn okx_open(v: &Value) -> Result<Vec<OpenOrder>, KeyInfoError> {
     let code = okx_code(v)?;
     if code != "0" {
@@ -343,13 +365,52 @@ fn okx_open(v: &Value) -> Result<Vec<OpenOrder>, KeyInfoError> {
     okx_data(v)?
         .iter()
         .map(|o| {
-            Ok(OpenOrder {
-                symbol: text(o, "instId")?,
-                order_id: text(o, "ordId")?,
-                category: None,
-            })
+            let symbol = text(o, "instId")?;
+            match o.get("ordId").and_then(Value::as_str) {
+                Some(id) if !id.is_empty() => Ok(OpenOrder {
+                    symbol,
+                    order_id: id.to_owned(),
+                    category: None,
+                }),
+                _ => Ok(OpenOrder {
+                    symbol,
+                    order_id: text(o, "algoId")?,
+                    category: Some(OKX_ALGO.to_owned()),
+                }),
+            }
         })
         .collect()
+}
+
+/// Orders by `ordId` in batches of 20, algo orders by `algoId` in batches of 10.
+fn okx_cancels(open: &[OpenOrder]) -> Vec<HttpRequest> {
+    let (algos, orders): (Vec<&OpenOrder>, Vec<&OpenOrder>) = open
+        .iter()
+        .partition(|o| o.category.as_deref() == Some(OKX_ALGO));
+    let batches = |list: &[&OpenOrder], size: usize, id: &str, path: &str| -> Vec<HttpRequest> {
+        list.chunks(size)
+            .map(|chunk| {
+                let items: Vec<Value> = chunk
+                    .iter()
+                    .map(|o| json!({"instId": o.symbol, id: o.order_id}))
+                    .collect();
+                json_post(path, &Value::Array(items))
+            })
+            .collect()
+    };
+    let mut out = batches(
+        &orders,
+        OKX_CANCEL_BATCH,
+        "ordId",
+        "/api/v5/trade/cancel-batch-orders",
+    );
+    out.extend(batches(
+        &algos,
+        OKX_CANCEL_ALGOS,
+        "algoId",
+        "/api/v5/trade/cancel-algos",
+    ));
+    out
 }
 
 fn okx_cancelled(v: &Value) -> Result<usize, KeyInfoError> {
@@ -472,6 +533,7 @@ mod tests {
             ],
             Venue::Okx => (0..45)
                 .map(|i| order("BTC-USDT", &i.to_string(), None))
+                .chain((0..12).map(|i| order("ETH-USDT", &format!("a{i}"), Some(OKX_ALGO))))
                 .collect(),
             Venue::Coinbase => (0..150)
                 .map(|i| order("BTC-USD", &format!("id-{i}"), None))
@@ -504,24 +566,65 @@ mod tests {
 
     #[test]
     fn batches_respect_the_venue_limits_and_cover_every_order() {
+        // 45 orders in batches of 20 by ordId, 12 algo orders in batches of 10 by algoId.
         let okx = cancel_requests(Venue::Okx, &sample(Venue::Okx));
-        assert_eq!(okx.len(), 3);
+        let paths: Vec<&str> = okx.iter().map(|r| r.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "/api/v5/trade/cancel-batch-orders",
+                "/api/v5/trade/cancel-batch-orders",
+                "/api/v5/trade/cancel-batch-orders",
+                "/api/v5/trade/cancel-algos",
+                "/api/v5/trade/cancel-algos",
+            ]
+        );
         let mut ids = Vec::new();
+        let mut algo_ids = Vec::new();
         for req in &okx {
             let items: Vec<Value> = serde_json::from_slice(&req.body).unwrap();
-            assert!(items.len() <= OKX_CANCEL_BATCH);
-            ids.extend(
-                items
-                    .iter()
-                    .map(|i| i["ordId"].as_str().unwrap().to_owned()),
-            );
+            let (limit, name, into) = if req.path.ends_with("cancel-algos") {
+                (OKX_CANCEL_ALGOS, "algoId", &mut algo_ids)
+            } else {
+                (OKX_CANCEL_BATCH, "ordId", &mut ids)
+            };
+            assert!(items.len() <= limit, "{}", req.path);
+            for i in &items {
+                assert!(i["instId"].is_string());
+                into.push(i[name].as_str().unwrap().to_owned());
+            }
         }
         assert_eq!(ids.len(), 45);
+        assert_eq!(algo_ids.len(), 12);
+        assert!(algo_ids.iter().all(|i| i.starts_with('a')));
 
         let cb = cancel_requests(Venue::Coinbase, &sample(Venue::Coinbase));
         assert_eq!(cb.len(), 2);
         let first: Value = serde_json::from_slice(&cb[0].body).unwrap();
         assert_eq!(first["order_ids"].as_array().unwrap().len(), 100);
+    }
+
+    /// Every algo type a bot may place through the gateway is listed by the kill switch.
+    #[test]
+    fn okx_lists_every_algo_type_the_gateway_lets_through() {
+        let listed: Vec<String> = list_open_requests(Venue::Okx)
+            .iter()
+            .filter(|r| r.path == "/api/v5/trade/orders-algo-pending")
+            .flat_map(|r| {
+                let p = crate::params::Params::parse(&r.query).unwrap();
+                p.get("ordType")
+                    .unwrap()
+                    .split(',')
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        for t in crate::okx::ALGO_TYPES {
+            assert!(
+                listed.iter().any(|l| l == t),
+                "{t} is not listed: {listed:?}"
+            );
+        }
     }
 
     #[test]
@@ -580,10 +683,15 @@ mod tests {
                 r#"{"retCode":0,"retMsg":"OK","result":{"category":"linear","list":[{"symbol":"BTCUSDT","orderId":"fd4300ae"}],"nextPageCursor":""}}"#,
                 vec![order("BTCUSDT", "fd4300ae", Some("linear"))],
             ),
+            // An order (one an algo order placed carries both ids) and an algo order waiting.
             (
                 Venue::Okx,
-                r#"{"code":"0","msg":"","data":[{"instId":"BTC-USDT","ordId":"312269865356374016"}]}"#,
-                vec![order("BTC-USDT", "312269865356374016", None)],
+                r#"{"code":"0","msg":"","data":[{"instId":"BTC-USDT","ordId":"312269865356374016","algoId":""},{"instId":"BTC-USDT","ordId":"312269865356374017","algoId":"681096944655273984"},{"instId":"ETH-USDT","ordId":"","algoId":"681096944655273985","ordType":"trigger"}]}"#,
+                vec![
+                    order("BTC-USDT", "312269865356374016", None),
+                    order("BTC-USDT", "312269865356374017", None),
+                    order("ETH-USDT", "681096944655273985", Some(OKX_ALGO)),
+                ],
             ),
             (
                 Venue::Coinbase,

@@ -457,7 +457,7 @@ const ORDER_TYPES: &[&str] = &[
     "mmp_and_post_only",
     "elp",
 ];
-const ALGO_TYPES: &[&str] = &[
+pub const ALGO_TYPES: &[&str] = &[
     "conditional",
     "oco",
     "trigger",

@@ -114,6 +114,24 @@ impl OrderRecord {
     }
 }
 
+/// A conditional order parked at the venue until its trigger (OKX's algo orders: `trigger`,
+/// `conditional`, `oco`, ...). The simulator keeps it, lists it and cancels it; it never
+/// triggers, and it locks no funds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AlgoRecord {
+    pub id: u64,
+    pub client_id: String,
+    pub symbol: String,
+    pub side: Side,
+    /// The venue's own name of the type.
+    pub ord_type: String,
+    pub quantity: Decimal,
+    pub trigger_price: Option<Decimal>,
+    pub status: Status,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Trade {
     pub id: u64,
@@ -163,6 +181,8 @@ pub struct Account {
     pub name: String,
     pub balances: BTreeMap<String, Balance>,
     pub orders: Vec<OrderRecord>,
+    /// Conditional orders waiting for their trigger (OKX).
+    pub algos: Vec<AlgoRecord>,
     pub trades: Vec<Trade>,
     pub withdrawals: Vec<Withdrawal>,
     pub transfers: Vec<Transfer>,
@@ -454,6 +474,63 @@ impl VenueState {
         o.status = Status::Canceled;
         o.updated_ms = now_ms;
         Ok(o.clone())
+    }
+
+    /// Park a conditional order on a known market; its id is assigned here.
+    pub fn place_algo(
+        &mut self,
+        account: &str,
+        mut algo: AlgoRecord,
+    ) -> Result<AlgoRecord, SimError> {
+        self.market(&algo.symbol)?;
+        if algo.quantity <= Decimal::ZERO {
+            return Err(SimError::InvalidQuantity);
+        }
+        algo.id = self.next_id();
+        algo.status = Status::New;
+        self.account_mut(account)?.algos.push(algo.clone());
+        Ok(algo)
+    }
+
+    /// Conditional orders still waiting, of these types, optionally on one market.
+    pub fn open_algos(
+        &self,
+        account: &str,
+        types: &[&str],
+        symbol: Option<&str>,
+    ) -> Vec<&AlgoRecord> {
+        self.accounts
+            .get(account)
+            .map(|a| {
+                a.algos
+                    .iter()
+                    .filter(|o| o.status == Status::New && types.contains(&o.ord_type.as_str()))
+                    .filter(|o| symbol.is_none_or(|s| o.symbol == s))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Cancel a waiting conditional order (its market must match).
+    pub fn cancel_algo(
+        &mut self,
+        account: &str,
+        id: u64,
+        symbol: &str,
+        now_ms: i64,
+    ) -> Result<AlgoRecord, SimError> {
+        let algo = self
+            .account_mut(account)?
+            .algos
+            .iter_mut()
+            .find(|o| o.id == id && o.symbol == symbol)
+            .ok_or(SimError::UnknownOrder)?;
+        if algo.status != Status::New {
+            return Err(SimError::NotOpen);
+        }
+        algo.status = Status::Canceled;
+        algo.updated_ms = now_ms;
+        Ok(algo.clone())
     }
 
     pub fn open_orders(&self, account: &str, symbol: Option<&str>) -> Vec<&OrderRecord> {

@@ -152,21 +152,19 @@ impl World {
         self.base(venue).split("://").nth(1).unwrap().to_owned()
     }
 
-    /// Place a resting limit buy (well under the market) with the trader key.
-    async fn place(&self, venue: Venue, symbol: &str, price: u32) {
+    /// Send `req` signed with the trader key; the exchange's answer.
+    async fn send_signed(
+        &self,
+        venue: Venue,
+        req: keyfence_exchange::HttpRequest,
+    ) -> (u16, Vec<u8>) {
         let key = self.key(venue, "trader");
         let host = self.host(venue);
         let rng = SystemRandom::new();
-        let spec = OrderSpec {
-            symbol: symbol.to_owned(),
-            side: Side::Buy,
-            quantity: "0.001".parse().unwrap(),
-            price: Some(price.to_string().parse().unwrap()),
-        };
         let resp = self
             .up
             .send(&self.base(venue), Retry::Never, |_| {
-                let mut req = order_request(venue, &spec);
+                let mut req = req.clone();
                 let ctx = SignContext {
                     now_ms: now_ms(),
                     nonce: Some(self.nonces.next()),
@@ -178,16 +176,43 @@ impl World {
             })
             .await
             .unwrap();
-        assert_eq!(
-            resp.status,
-            200,
-            "{venue}: {}",
-            String::from_utf8_lossy(&resp.body)
-        );
+        (resp.status, resp.body)
     }
 
-    /// Open orders of account `a`, from the simulator's ledger.
-    async fn open_in_ledger(&self, venue: Venue) -> usize {
+    /// Place a resting limit buy (well under the market) with the trader key.
+    async fn place(&self, venue: Venue, symbol: &str, price: u32) {
+        let spec = OrderSpec {
+            symbol: symbol.to_owned(),
+            side: Side::Buy,
+            quantity: "0.001".parse().unwrap(),
+            price: Some(price.to_string().parse().unwrap()),
+        };
+        let (status, body) = self.send_signed(venue, order_request(venue, &spec)).await;
+        assert_eq!(status, 200, "{venue}: {}", String::from_utf8_lossy(&body));
+    }
+
+    /// Park an OKX algo order (never triggered by the simulator) with the trader key.
+    async fn place_algo(&self, body: Value) {
+        let req = keyfence_exchange::HttpRequest::new("POST", "/api/v5/trade/order-algo")
+            .with_header("content-type", "application/json")
+            .with_body(body.to_string().into_bytes());
+        let (_, answer) = self.send_signed(Venue::Okx, req).await;
+        let answer: Value = serde_json::from_slice(&answer).unwrap();
+        assert_eq!(answer["code"], "0", "{answer}");
+    }
+
+    /// Algo orders of account `a` still waiting, from the simulator's ledger.
+    async fn algos_in_ledger(&self) -> usize {
+        let state = self.ledger(Venue::Okx).await;
+        state["accounts"]["a"]["algos"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|o| o["status"] == "new")
+            .count()
+    }
+
+    async fn ledger(&self, venue: Venue) -> Value {
         let admin = format!("http://{}", self.sim.admin);
         let resp = self
             .up
@@ -199,7 +224,12 @@ impl World {
             })
             .await
             .unwrap();
-        let state: Value = serde_json::from_slice(&resp.body).unwrap();
+        serde_json::from_slice(&resp.body).unwrap()
+    }
+
+    /// Open orders of account `a`, from the simulator's ledger.
+    async fn open_in_ledger(&self, venue: Venue) -> usize {
+        let state = self.ledger(venue).await;
         state["accounts"]["a"]["orders"]
             .as_array()
             .unwrap()
@@ -309,6 +339,51 @@ async fn more_orders_than_one_page_or_batch_take_several_requests() {
         );
         assert_eq!(w.open_in_ledger(venue).await, 0, "{venue}");
     }
+    w.sim.shutdown().await;
+}
+
+/// OKX keeps stop and trigger orders apart from orders (its "algo" orders): left waiting, they
+/// would trade after the kill switch. They are listed per type and cancelled by algo id, ten
+/// per request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn okx_algo_orders_are_cancelled_with_the_orders() {
+    let w = world().await;
+    w.place(Venue::Okx, "BTC-USDT", 30000).await;
+    w.place(Venue::Okx, "ETH-USDT", 1000).await;
+    let mut algos = 0;
+    for (ord_type, n, trigger) in [
+        ("trigger", 6, "triggerPx"),
+        ("conditional", 3, "slTriggerPx"),
+        ("oco", 2, "tpTriggerPx"),
+        ("move_order_stop", 1, "activePx"),
+        ("twap", 1, "triggerPx"),
+    ] {
+        for i in 0..n {
+            w.place_algo(serde_json::json!({
+                "instId": "BTC-USDT", "tdMode": "cash", "side": "sell", "ordType": ord_type,
+                "sz": "0.001", trigger: format!("{}", 50000 + i), "orderPx": "-1",
+            }))
+            .await;
+            algos += 1;
+        }
+    }
+    assert_eq!(w.algos_in_ledger().await, algos);
+
+    // A key that may read but not cancel cancels nothing.
+    let e = w.cancel(Venue::Okx, "reader").await.unwrap_err();
+    assert_eq!(e.step(), Some(CancelStep::Cancel), "{e:?}");
+    assert_eq!(w.algos_in_ledger().await, algos);
+
+    let summary = w.cancel(Venue::Okx, "trader").await.unwrap();
+    assert_eq!(
+        summary,
+        CancelSummary {
+            listed: Some(algos + 2),
+            cancelled: algos + 2
+        }
+    );
+    assert_eq!(w.algos_in_ledger().await, 0);
+    assert_eq!(w.open_in_ledger(Venue::Okx).await, 0);
     w.sim.shutdown().await;
 }
 

@@ -18,8 +18,8 @@ use rust_decimal::Decimal;
 use serde_json::{Map, Value, json};
 
 use crate::state::{
-    Account, Kind, NewOrder, OrderRecord, OrderRef, SimError, SimKey, SimRequest, Status, Trade,
-    VenueState,
+    Account, AlgoRecord, Kind, NewOrder, OrderRecord, OrderRef, SimError, SimKey, SimRequest,
+    Status, Trade, VenueState,
 };
 
 /// Permissions (the venue's own names) that let a key read and trade spot.
@@ -30,6 +30,13 @@ const READ_PERMISSIONS: &[&str] = &["read_only", "trade", "withdraw"];
 
 /// Most items one batch request may carry.
 const MAX_BATCH: usize = 20;
+
+/// Most algo orders one `cancel-algos` request may carry.
+const MAX_ALGO_CANCEL: usize = 10;
+
+/// Algo order types the simulator parks (OKX `ordType` of `order-algo`), as the gateway
+/// reads them.
+use keyfence_exchange::OKX_ALGO_TYPES as ALGO_TYPES;
 
 pub(crate) fn split_symbol(symbol: &str) -> Option<(String, String)> {
     super::split_on_dash(symbol)
@@ -208,6 +215,9 @@ fn private_route(method: &str, path: &str) -> Option<(Need, Handler)> {
         ("POST", "/api/v5/trade/batch-orders") => (Need::Trade, place_batch),
         ("POST", "/api/v5/trade/cancel-order") => (Need::Trade, cancel_single),
         ("POST", "/api/v5/trade/cancel-batch-orders") => (Need::Trade, cancel_batch),
+        ("POST", "/api/v5/trade/order-algo") => (Need::Trade, place_algo),
+        ("GET", "/api/v5/trade/orders-algo-pending") => (Need::Read, algos_pending),
+        ("POST", "/api/v5/trade/cancel-algos") => (Need::Trade, cancel_algos),
         // Funds transfer needs the trade permission at OKX (UNVERIFIED).
         ("POST", "/api/v5/asset/transfer") => (Need::Trade, transfer),
         ("POST", "/api/v5/asset/withdrawal") => (Need::Withdraw, withdrawal),
@@ -831,6 +841,181 @@ fn cancel_batch(state: &mut VenueState, req: &SimRequest, key: &SimKey) -> Answe
     cancel(state, req, key, true)
 }
 
+// ---------------------------------------------------------------------------------------------
+// Algo orders: parked until a trigger the simulator never reaches; listed and cancelled.
+
+fn algo_json(a: &AlgoRecord) -> Value {
+    let s = |v: String| Value::String(v);
+    json!({
+        "instType": "SPOT", "instId": a.symbol, "ccy": "", "ordId": "", "ordIdList": [],
+        "algoId": a.id.to_string(), "clOrdId": "", "algoClOrdId": a.client_id,
+        "sz": num(a.quantity), "closeFraction": "", "ordType": a.ord_type,
+        "side": match a.side { Side::Buy => "buy", Side::Sell => "sell" },
+        "posSide": "net", "tdMode": "cash", "tgtCcy": "",
+        "state": if a.status == Status::New { "live" } else { "canceled" },
+        "triggerPx": s(a.trigger_price.map(num).unwrap_or_default()),
+        "triggerPxType": "last", "ordPx": "", "tag": "",
+        "cTime": a.created_ms.to_string(), "uTime": a.updated_ms.to_string(),
+    })
+}
+
+fn place_algo_item(
+    state: &mut VenueState,
+    req: &SimRequest,
+    key: &SimKey,
+) -> Result<Value, (String, String)> {
+    let rendered = |r: NativeResponse| code_and_msg(&r);
+    let m = body_object(req).map_err(rendered)?;
+    known(
+        &m,
+        &[
+            "instId",
+            "tdMode",
+            "side",
+            "ordType",
+            "sz",
+            "triggerPx",
+            "orderPx",
+            "triggerPxType",
+            "slTriggerPx",
+            "slOrdPx",
+            "slTriggerPxType",
+            "tpTriggerPx",
+            "tpOrdPx",
+            "tpTriggerPxType",
+            "callbackRatio",
+            "callbackSpread",
+            "activePx",
+            "algoClOrdId",
+            "reduceOnly",
+            "tgtCcy",
+            "posSide",
+            "tag",
+        ],
+    )
+    .map_err(rendered)?;
+    let inst_id = required(&m, "instId").map_err(rendered)?;
+    required(&m, "tdMode").map_err(rendered)?;
+    let side = match required(&m, "side").map_err(rendered)?.as_str() {
+        "buy" => Side::Buy,
+        "sell" => Side::Sell,
+        _ => return Err(rendered(bad_param("side"))),
+    };
+    let ord_type = required(&m, "ordType").map_err(rendered)?;
+    if !ALGO_TYPES.contains(&ord_type.as_str()) {
+        return Err(rendered(bad_param("ordType")));
+    }
+    let sz = positive("sz", &required(&m, "sz").map_err(rendered)?).map_err(rendered)?;
+    let mut trigger = None;
+    for name in ["triggerPx", "slTriggerPx", "tpTriggerPx", "activePx"] {
+        if let Some(p) = field(&m, name).map_err(rendered)? {
+            trigger = Some(positive(name, &p).map_err(rendered)?);
+            break;
+        }
+    }
+    let algo = AlgoRecord {
+        id: 0,
+        client_id: field(&m, "algoClOrdId")
+            .map_err(rendered)?
+            .unwrap_or_default(),
+        symbol: inst_id,
+        side,
+        ord_type,
+        quantity: sz,
+        trigger_price: trigger,
+        status: Status::New,
+        created_ms: req.now_ms,
+        updated_ms: req.now_ms,
+    };
+    let placed = state.place_algo(&key.account, algo).map_err(|e| {
+        let (c, m) = sim_error(&e, "");
+        (c.to_owned(), m)
+    })?;
+    Ok(json!({
+        "algoId": placed.id.to_string(), "clOrdId": "", "algoClOrdId": placed.client_id,
+        "tag": "", "sCode": "0", "sMsg": ""
+    }))
+}
+
+fn place_algo(state: &mut VenueState, req: &SimRequest, key: &SimKey) -> Answer {
+    let placed = place_algo_item(state, req, key);
+    Ok(order_op_answer(req, vec![placed]))
+}
+
+/// `ordType` is required and names one type, or `conditional,oco` together.
+fn algos_pending(state: &mut VenueState, req: &SimRequest, key: &SimKey) -> Answer {
+    let p = query(req)?;
+    let wanted = q(&p, "ordType").ok_or_else(|| missing("ordType"))?;
+    let types: Vec<&str> = wanted.split(',').collect();
+    let valid = match types.as_slice() {
+        [one] => ALGO_TYPES.contains(one),
+        [a, b] => [*a, *b] == ["conditional", "oco"] || [*a, *b] == ["oco", "conditional"],
+        _ => false,
+    };
+    if !valid {
+        return Err(bad_param("ordType"));
+    }
+    let n = limit(&p)?;
+    let data: Vec<Value> = state
+        .open_algos(&key.account, &types, q(&p, "instId"))
+        .into_iter()
+        .rev()
+        .take(n)
+        .map(algo_json)
+        .collect();
+    Ok(ok(Value::Array(data)))
+}
+
+fn cancel_algo_item(
+    state: &mut VenueState,
+    req: &SimRequest,
+    key: &SimKey,
+    item: &Value,
+) -> Result<Value, (String, String)> {
+    let rendered = |r: NativeResponse| code_and_msg(&r);
+    let m = item
+        .as_object()
+        .ok_or_else(|| ("50002".to_owned(), "JSON syntax error".to_owned()))?;
+    known(m, &["instId", "algoId", "algoClOrdId"]).map_err(rendered)?;
+    let inst_id = required(m, "instId").map_err(rendered)?;
+    let id = required(m, "algoId")
+        .map_err(rendered)?
+        .parse::<u64>()
+        .map_err(|_| rendered(bad_param("algoId")))?;
+    let gone = |_| {
+        (
+            "51400".to_owned(),
+            "Cancellation failed as the order does not exist or is no longer live.".to_owned(),
+        )
+    };
+    let rec = state
+        .cancel_algo(&key.account, id, &inst_id, req.now_ms)
+        .map_err(gone)?;
+    Ok(
+        json!({"algoId": rec.id.to_string(), "algoClOrdId": rec.client_id, "sCode": "0", "sMsg": ""}),
+    )
+}
+
+fn cancel_algos(state: &mut VenueState, req: &SimRequest, key: &SimKey) -> Answer {
+    let items = match body_json(req)? {
+        Value::Array(a) if a.is_empty() => return Err(missing("algoId")),
+        Value::Array(a) if a.len() > MAX_ALGO_CANCEL => {
+            return Err(fail(
+                400,
+                "51000",
+                format!("At most {MAX_ALGO_CANCEL} algo orders can be canceled per request"),
+            ));
+        }
+        Value::Array(a) => a,
+        _ => return Err(fail(400, "50002", "JSON syntax error")),
+    };
+    let results = items
+        .iter()
+        .map(|i| cancel_algo_item(state, req, key, i))
+        .collect();
+    Ok(order_op_answer(req, results))
+}
+
 fn get_order(state: &mut VenueState, req: &SimRequest, key: &SimKey) -> Answer {
     let p = query(req)?;
     let inst_id = q(&p, "instId").ok_or_else(|| missing("instId"))?;
@@ -1395,6 +1580,89 @@ mod tests {
             "",
         );
         assert_eq!(v["code"], "51603");
+    }
+
+    #[test]
+    fn algo_orders_wait_are_listed_by_type_and_cancel_ten_at_a_time() {
+        let mut st = state();
+        let place = |st: &mut VenueState, ord_type: &str| {
+            let body = format!(
+                r#"{{"instId":"BTC-USDT","tdMode":"cash","side":"sell","ordType":"{ord_type}","sz":"0.1","triggerPx":"50000","orderPx":"-1"}}"#
+            );
+            let (_, v) = call(st, TRADER, "POST", "/api/v5/trade/order-algo", &body);
+            assert_eq!(v["code"], "0", "{v}");
+            v["data"][0]["algoId"].as_str().unwrap().to_owned()
+        };
+        let ids: Vec<String> = (0..11).map(|_| place(&mut st, "trigger")).collect();
+        place(&mut st, "oco");
+        let listed = |st: &mut VenueState, q: &str| {
+            let (_, v) = call(
+                st,
+                TRADER,
+                "GET",
+                &format!("/api/v5/trade/orders-algo-pending?{q}"),
+                "",
+            );
+            v
+        };
+        let v = listed(&mut st, "ordType=trigger");
+        assert_eq!(v["data"].as_array().unwrap().len(), 11, "{v}");
+        assert_eq!(v["data"][0]["ordId"], "");
+        assert_eq!(v["data"][0]["state"], "live");
+        assert_eq!(
+            listed(&mut st, "ordType=conditional%2Coco")["data"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+        // ordType is required, and only conditional and oco go together.
+        for q in ["", "ordType=trigger%2Coco", "ordType=market"] {
+            let v = listed(&mut st, q);
+            assert_ne!(v["code"], "0", "{q}: {v}");
+        }
+        // Ten per request at most.
+        let items = |ids: &[String]| {
+            let list: Vec<Value> = ids
+                .iter()
+                .map(|i| json!({"instId": "BTC-USDT", "algoId": i}))
+                .collect();
+            Value::Array(list).to_string()
+        };
+        let (s, v) = call(
+            &mut st,
+            TRADER,
+            "POST",
+            "/api/v5/trade/cancel-algos",
+            &items(&ids),
+        );
+        assert_eq!((s, v["code"].as_str()), (400, Some("51000")), "{v}");
+        let (_, v) = call(
+            &mut st,
+            TRADER,
+            "POST",
+            "/api/v5/trade/cancel-algos",
+            &items(&ids[..10]),
+        );
+        assert_eq!(v["code"], "0", "{v}");
+        // Cancelled twice, or on another market: that item fails, the rest pass.
+        let mut again = ids[9..].to_vec();
+        again.push("1".into());
+        let (_, v) = call(
+            &mut st,
+            TRADER,
+            "POST",
+            "/api/v5/trade/cancel-algos",
+            &items(&again),
+        );
+        assert_eq!(v["code"], "2", "{v}");
+        assert_eq!(
+            listed(&mut st, "ordType=trigger")["data"]
+                .as_array()
+                .unwrap()
+                .len(),
+            0
+        );
     }
 
     #[test]
