@@ -11,6 +11,9 @@
       Turn the tab-separated lines the script collected into markdown tables and the ratios.
   journal-summary < VERIFY_JSON
       One line from `keyfence journal verify --format json`.
+  fsync DIR
+      p50 and p99 in µs of a 200-byte write and an fdatasync to a preallocated file in DIR, as
+      the gateway's reservation log does for an order: what durability costs on this disk.
   selftest
       Check the signing against Binance's published HMAC examples
       (crates/exchange/test_data/binance/vectors.json); the script runs it first.
@@ -72,6 +75,25 @@ def per_request(r, cpu_ms):
     if cpu_ms is None or not r["req"]:
         return "—"
     return f"{cpu_ms * 1000 / r['req']:.0f}"
+
+
+def fsync(directory, count=1000):
+    path = os.path.join(directory, "fsync-probe")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        os.pwrite(fd, b"\0" * (count * 200), 0)
+        os.fsync(fd)
+        took = []
+        for i in range(count):
+            t = time.perf_counter()
+            os.pwrite(fd, b"r" * 200, i * 200)
+            os.fdatasync(fd)
+            took.append((time.perf_counter() - t) * 1e6)
+    finally:
+        os.close(fd)
+        os.unlink(path)
+    took.sort()
+    print(f"{took[len(took) // 2]:.0f} {took[len(took) * 99 // 100]:.0f}")
 
 
 def report(path):
@@ -144,6 +166,8 @@ if __name__ == "__main__":
         report(sys.argv[2])
     elif cmd == "selftest":
         selftest()
+    elif cmd == "fsync":
+        fsync(sys.argv[2])
     elif cmd == "journal-summary":
         r = json.load(sys.stdin)
         print(f"`keyfence journal verify` passed: {r['entries']} entries, signed checkpoints: {r['checkpoints']}")
