@@ -104,6 +104,8 @@ enum Gap {
     TooLarge,
     /// The order counts contracts and the policy names no contract value for its market.
     Contracts,
+    /// An option: priced in premium, so no contract value makes size × price its value.
+    Option,
 }
 
 /// One order, as the stateful caps see it.
@@ -248,6 +250,12 @@ fn gap_failure(
             format!("the order carries no quantity, so keyfence cannot {to}{which}"),
         ),
         (Gap::TooLarge, _) => (id, format!("the order is too large to {to}{which}")),
+        (Gap::Option, _) => (
+            id,
+            format!(
+                "options are priced in premium, not in the quote currency, so keyfence cannot {to}{which}"
+            ),
+        ),
         (Gap::Contracts, _) => (
             id,
             format!(
@@ -264,6 +272,9 @@ fn base_quantity(
     order: &Order,
     symbol: &str,
 ) -> Result<Option<Decimal>, Gap> {
+    if order.is_option() {
+        return Err(Gap::Option);
+    }
     if !order.counts_contracts() {
         return Ok(order.quantity);
     }

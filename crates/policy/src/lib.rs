@@ -89,15 +89,21 @@ pub fn normalise_symbol(s: &str) -> String {
             out.extend(c.to_uppercase());
         }
     }
-    if let Some(alt) = kraken_legacy_pair(&out) {
-        out = alt;
-    }
-    for (kraken, common) in [("XBT", "BTC"), ("XDG", "DOGE")] {
-        if out.contains(kraken) {
-            out = out.replace(kraken, common);
+    // Repeated until nothing changes, so normalising a normal form changes nothing (`XXBTUSDT`
+    // -> `XBTCUSDT` -> `BTCCUSDT`): positions are stored under their normal form and normalised
+    // again when they are read back. Every step removes an `X` or a `Z`, so this ends.
+    loop {
+        let mut next = kraken_legacy_pair(&out).unwrap_or_else(|| out.clone());
+        for (kraken, common) in [("XBT", "BTC"), ("XDG", "DOGE")] {
+            if next.contains(kraken) {
+                next = next.replace(kraken, common);
+            }
         }
+        if next == out {
+            return out;
+        }
+        out = next;
     }
-    out
 }
 
 /// Whether `s` is its own normal form (`normalise_symbol(s) == s`), without allocating: how a
@@ -111,13 +117,15 @@ pub(crate) fn is_normalised(s: &str) -> bool {
 }
 
 /// `XXBTZUSD` -> `XBTUSD`: Kraken's pair id of two legacy assets, each an `X` (crypto) or `Z`
-/// (fiat) prefix and a three-letter name, as the simulator and Kraken itself spell them.
+/// (fiat) prefix and a three-letter name, as the simulator and Kraken itself spell them. `XBTC`
+/// counts as `XXBT`: it is how earlier versions stored `XXBT` pairs (`XXBTZUSD` as `XBTCZUSD`),
+/// and positions kept under those keys must still count against the market's cap.
 fn kraken_legacy_pair(s: &str) -> Option<String> {
     fn alt(id: &str) -> Option<&str> {
         let (prefix, name) = id.split_at_checked(1)?;
         let known = match prefix {
             "X" => [
-                "XBT", "ETH", "LTC", "XRP", "XLM", "XMR", "ETC", "ZEC", "REP", "MLN", "XDG",
+                "XBT", "BTC", "ETH", "LTC", "XRP", "XLM", "XMR", "ETC", "ZEC", "REP", "MLN", "XDG",
             ]
             .contains(&name),
             "Z" => ["USD", "EUR", "GBP", "JPY", "CAD", "AUD"].contains(&name),
@@ -168,15 +176,41 @@ mod tests {
             assert_eq!(normalise_symbol(a), normalise_symbol(b), "{a} and {b}");
         }
         // Only pairs of two legacy assets lose prefixes: anything else keeps its letters.
-        for (a, b) in [
-            ("XXBTZUSD", "XBTCZUSD"),
-            ("XABCZUSD", "ABCUSD"),
-            ("XXBTUSDT", "BTCUSDT"),
-            ("XBTCZUSD", "BTCUSD"),
-        ] {
+        for (a, b) in [("XABCZUSD", "ABCUSD"), ("XXBTUSDT", "BTCUSDT")] {
             assert_ne!(normalise_symbol(a), normalise_symbol(b), "{a} and {b}");
         }
         assert_eq!(normalise_symbol("XXBTZUSD"), "BTCUSD");
+        // Keys stored by earlier versions (which read `XXBTZUSD` as `XBTCZUSD`) are the market.
+        assert_eq!(normalise_symbol("XBTCZUSD"), "BTCUSD");
+        assert_eq!(normalise_symbol("XETHXBTC"), "ETHBTC");
+    }
+
+    /// A normal form normalises to itself: positions stored under one are read back under the
+    /// same market.
+    #[test]
+    fn normalising_twice_changes_nothing() {
+        for s in [
+            "XXBTZUSD",
+            "XXBTUSDT",
+            "XBTCZUSD",
+            "XETHXXBT",
+            "XXDGZUSD",
+            "XXXBTBT",
+            "XDGXBTXDG",
+            "ZUSDZEUR",
+            "XZECZUSD",
+            "btc-usdt",
+            "BTC-USDT-SWAP",
+            "XBT/USD",
+            "ÄBC",
+            "",
+            "XXXX",
+            "XBTXBTXBT",
+            "XXBTXXBT",
+        ] {
+            let once = normalise_symbol(s);
+            assert_eq!(normalise_symbol(&once), once, "{s}");
+        }
     }
 
     #[test]

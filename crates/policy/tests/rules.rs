@@ -392,10 +392,32 @@ fn contracts() -> Vec<Case> {
         ..p()
     };
     vec![
+        // 1 contract at 100 is under the cap read as 1 base unit; unvalued, it is denied.
         trade(
             "no contract value under a notional cap",
             capped.clone(),
+            vec![okx("BTC-USDT-SWAP", Side::Buy, "1", "100")],
+            Deny(rule::MAX_ORDER_NOTIONAL),
+        ),
+        trade(
+            "no contract value under a position cap",
+            PolicyConfig {
+                max_position: BTreeMap::from([("BTC-USDT-SWAP".to_owned(), dec("5"))]),
+                ..p()
+            },
             vec![okx("BTC-USDT-SWAP", Side::Buy, "1", "60000")],
+            Deny(rule::MAX_POSITION),
+        ),
+        trade(
+            "an option is not valued even with a contract value",
+            PolicyConfig {
+                contract_values: BTreeMap::from([(
+                    "BTC-USD-250328-60000-C".to_owned(),
+                    dec("0.01"),
+                )]),
+                ..capped.clone()
+            },
+            vec![okx("BTC-USD-250328-60000-C", Side::Buy, "1", "0.005")],
             Deny(rule::MAX_ORDER_NOTIONAL),
         ),
         trade(
@@ -439,7 +461,7 @@ fn contracts() -> Vec<Case> {
             daily,
             vec![Order {
                 venue: Venue::Coinbase,
-                ..limit("BIT-28NOV25-CDE", Side::Buy, "1", "60000")
+                ..limit("BIT-28NOV25-CDE", Side::Buy, "1", "100")
             }],
             Deny(rule::DAILY_NOTIONAL),
         ),
