@@ -357,6 +357,12 @@ impl Reservations {
             .collect()
     }
 
+    /// Refuse appends from now on, keeping the files locked (the process still holds the
+    /// store: no other gateway may take the log while this one runs).
+    pub(crate) fn refuse_appends(&self, why: &str) {
+        self.lock().broken = Some(why.to_owned());
+    }
+
     /// Refuse appends from now on and release the files' locks (a later open, in this process
     /// or another, may take them).
     pub(crate) fn close(&self) {

@@ -449,7 +449,8 @@ struct Head {
 /// Fails the journal closed when the writer thread panics: nothing it was given will be
 /// journaled any more, so nothing more that trades may be forwarded. The journal turns
 /// unhealthy, the reservation log refuses appends (a request already past its check gets no
-/// reservation, so it is refused too), and the syncer fsyncs what it owes and ends.
+/// reservation, so it is refused too) but keeps its files locked, and the syncer fsyncs what
+/// it owes and ends.
 struct WriterPanic {
     shared: Arc<Shared>,
     syncer: Option<Arc<Inbox>>,
@@ -461,8 +462,9 @@ impl Drop for WriterPanic {
             return;
         }
         self.shared.healthy.store(false, Ordering::Release);
+        // The files stay locked: the process still holds the store until it stops.
         if let Some(log) = self.shared.log.get() {
-            log.close();
+            log.refuse_appends("the journal writer panicked");
         }
         if let Some(syncer) = &self.syncer {
             syncer.stop();
@@ -1398,6 +1400,13 @@ mod tests {
             matches!(after, Err(StoreError::JournalUnavailable(_))),
             "{:?}",
             after.map(|_| ())
+        );
+        // The process still holds the store: another gateway cannot take its log.
+        let other = crate::reservations::Reservations::open(&dir.join("k.db"), 64 * 1024);
+        assert!(
+            matches!(other, Err(StoreError::JournalUnavailable(ref m)) if m.contains("another keyfence gateway")),
+            "{:?}",
+            other.map(|_| ())
         );
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
