@@ -43,8 +43,18 @@ const OKX_ALGO_TYPES: &[&str] = &[
     "chase",
 ];
 
-/// [`OpenOrder::category`] of an OKX algo order (cancelled by `algoId`, not `ordId`).
+/// [`OpenOrder::category`] of an OKX algo order, cancelled by `algoId` through `cancel-algos`.
 const OKX_ALGO: &str = "algo";
+
+/// [`OpenOrder::category`] of OKX's "advance" algo orders (trailing, iceberg, TWAP), which
+/// OKX cancels through `cancel-advance-algos` (its docs moved them to `cancel-algos` in 2025,
+/// but the older endpoint is reported to still take them, and `cancel-algos` taking them is
+/// not confirmed here). The kill switch lists again after cancelling: any that remain are
+/// reported.
+const OKX_ADVANCE_ALGO: &str = "advance-algo";
+
+/// Algo types OKX cancels through `cancel-advance-algos`.
+const OKX_ADVANCE_TYPES: &[&str] = &["move_order_stop", "iceberg", "twap"];
 
 /// Most order ids one Coinbase `batch_cancel` request carries. The Advanced Trade reference
 /// states no maximum; 100 keeps each request small (UNVERIFIED limit, chosen conservatively).
@@ -66,8 +76,9 @@ pub struct OpenOrder {
     pub symbol: String,
     /// The venue's order id, as a string.
     pub order_id: String,
-    /// Bybit only: the category the order was listed under (`spot`, `linear`), which its
-    /// cancel request must name. `None` elsewhere.
+    /// Bybit: the category the order was listed under (`spot`, `linear`), which its cancel
+    /// request must name; OKX: `algo` or `advance-algo` for algo orders (cancelled by algo id,
+    /// through their own endpoints). `None` elsewhere.
     pub category: Option<String>,
 }
 
@@ -355,8 +366,11 @@ fn okx_data(v: &Value) -> Result<&Vec<Value>, KeyInfoError> {
         .ok_or_else(|| malformed("`data` is missing"))
 }
 
-/// Orders and algo orders alike: an item with an `ordId` is an order (one an algo order
-/// placed carries its `algoId` too); one without is an algo order waiting for its trigger.
+/// Orders and algo orders alike, told apart by `ordType`: an algo order's is an algo type
+/// (`trigger`, `iceberg`, ...) and it is cancelled by its `algoId`, even when it carries the
+/// `ordId` of a child order it has already placed (an iceberg or TWAP part-way); an order's is
+/// an order type (`limit`, `market`, ...) and it is cancelled by its `ordId`, even when an
+/// algo order placed it and it carries that `algoId`.
 fn okx_open(v: &Value) -> Result<Vec<OpenOrder>, KeyInfoError> {
     let code = okx_code(v)?;
     if code != "0" {
@@ -366,27 +380,37 @@ fn okx_open(v: &Value) -> Result<Vec<OpenOrder>, KeyInfoError> {
         .iter()
         .map(|o| {
             let symbol = text(o, "instId")?;
-            match o.get("ordId").and_then(Value::as_str) {
-                Some(id) if !id.is_empty() => Ok(OpenOrder {
+            let ord_type = o.get("ordType").and_then(Value::as_str).unwrap_or_default();
+            if !crate::okx::ALGO_TYPES.contains(&ord_type) {
+                return Ok(OpenOrder {
                     symbol,
-                    order_id: id.to_owned(),
+                    order_id: text(o, "ordId")?,
                     category: None,
-                }),
-                _ => Ok(OpenOrder {
-                    symbol,
-                    order_id: text(o, "algoId")?,
-                    category: Some(OKX_ALGO.to_owned()),
-                }),
+                });
             }
+            let category = if OKX_ADVANCE_TYPES.contains(&ord_type) {
+                OKX_ADVANCE_ALGO
+            } else {
+                OKX_ALGO
+            };
+            Ok(OpenOrder {
+                symbol,
+                order_id: text(o, "algoId")?,
+                category: Some(category.to_owned()),
+            })
         })
         .collect()
 }
 
-/// Orders by `ordId` in batches of 20, algo orders by `algoId` in batches of 10.
+/// Orders by `ordId` in batches of 20, algo orders by `algoId` in batches of 10 (advance ones
+/// through their own endpoint).
 fn okx_cancels(open: &[OpenOrder]) -> Vec<HttpRequest> {
-    let (algos, orders): (Vec<&OpenOrder>, Vec<&OpenOrder>) = open
-        .iter()
-        .partition(|o| o.category.as_deref() == Some(OKX_ALGO));
+    let of = |category: Option<&str>| -> Vec<&OpenOrder> {
+        open.iter()
+            .filter(|o| o.category.as_deref() == category)
+            .collect()
+    };
+    let (orders, algos, advance) = (of(None), of(Some(OKX_ALGO)), of(Some(OKX_ADVANCE_ALGO)));
     let batches = |list: &[&OpenOrder], size: usize, id: &str, path: &str| -> Vec<HttpRequest> {
         list.chunks(size)
             .map(|chunk| {
@@ -409,6 +433,12 @@ fn okx_cancels(open: &[OpenOrder]) -> Vec<HttpRequest> {
         OKX_CANCEL_ALGOS,
         "algoId",
         "/api/v5/trade/cancel-algos",
+    ));
+    out.extend(batches(
+        &advance,
+        OKX_CANCEL_ALGOS,
+        "algoId",
+        "/api/v5/trade/cancel-advance-algos",
     ));
     out
 }
@@ -534,6 +564,7 @@ mod tests {
             Venue::Okx => (0..45)
                 .map(|i| order("BTC-USDT", &i.to_string(), None))
                 .chain((0..12).map(|i| order("ETH-USDT", &format!("a{i}"), Some(OKX_ALGO))))
+                .chain((0..3).map(|i| order("ETH-USDT", &format!("v{i}"), Some(OKX_ADVANCE_ALGO))))
                 .collect(),
             Venue::Coinbase => (0..150)
                 .map(|i| order("BTC-USD", &format!("id-{i}"), None))
@@ -566,7 +597,8 @@ mod tests {
 
     #[test]
     fn batches_respect_the_venue_limits_and_cover_every_order() {
-        // 45 orders in batches of 20 by ordId, 12 algo orders in batches of 10 by algoId.
+        // 45 orders in batches of 20 by ordId, 12 algo orders in batches of 10 by algoId, 3
+        // advance algo orders through their own endpoint.
         let okx = cancel_requests(Venue::Okx, &sample(Venue::Okx));
         let paths: Vec<&str> = okx.iter().map(|r| r.path.as_str()).collect();
         assert_eq!(
@@ -577,13 +609,14 @@ mod tests {
                 "/api/v5/trade/cancel-batch-orders",
                 "/api/v5/trade/cancel-algos",
                 "/api/v5/trade/cancel-algos",
+                "/api/v5/trade/cancel-advance-algos",
             ]
         );
         let mut ids = Vec::new();
         let mut algo_ids = Vec::new();
         for req in &okx {
             let items: Vec<Value> = serde_json::from_slice(&req.body).unwrap();
-            let (limit, name, into) = if req.path.ends_with("cancel-algos") {
+            let (limit, name, into) = if req.path.ends_with("algos") {
                 (OKX_CANCEL_ALGOS, "algoId", &mut algo_ids)
             } else {
                 (OKX_CANCEL_BATCH, "ordId", &mut ids)
@@ -595,8 +628,13 @@ mod tests {
             }
         }
         assert_eq!(ids.len(), 45);
-        assert_eq!(algo_ids.len(), 12);
-        assert!(algo_ids.iter().all(|i| i.starts_with('a')));
+        assert_eq!(algo_ids.len(), 15);
+        let advance: Vec<Value> = serde_json::from_slice(&okx[5].body).unwrap();
+        assert!(
+            advance
+                .iter()
+                .all(|i| i["algoId"].as_str().unwrap().starts_with('v'))
+        );
 
         let cb = cancel_requests(Venue::Coinbase, &sample(Venue::Coinbase));
         assert_eq!(cb.len(), 2);
@@ -683,14 +721,16 @@ mod tests {
                 r#"{"retCode":0,"retMsg":"OK","result":{"category":"linear","list":[{"symbol":"BTCUSDT","orderId":"fd4300ae"}],"nextPageCursor":""}}"#,
                 vec![order("BTCUSDT", "fd4300ae", Some("linear"))],
             ),
-            // An order (one an algo order placed carries both ids) and an algo order waiting.
+            // Orders (one an algo order placed carries both ids), an algo order waiting, and an
+            // iceberg part-way (its latest child's ordId is filled in): algo orders go by algoId.
             (
                 Venue::Okx,
-                r#"{"code":"0","msg":"","data":[{"instId":"BTC-USDT","ordId":"312269865356374016","algoId":""},{"instId":"BTC-USDT","ordId":"312269865356374017","algoId":"681096944655273984"},{"instId":"ETH-USDT","ordId":"","algoId":"681096944655273985","ordType":"trigger"}]}"#,
+                r#"{"code":"0","msg":"","data":[{"instId":"BTC-USDT","ordId":"312269865356374016","algoId":"","ordType":"limit"},{"instId":"BTC-USDT","ordId":"312269865356374017","algoId":"681096944655273984","ordType":"limit"},{"instId":"ETH-USDT","ordId":"","algoId":"681096944655273985","ordType":"trigger"},{"instId":"ETH-USDT","ordId":"312269865356374018","algoId":"681096944655273986","ordType":"iceberg"}]}"#,
                 vec![
                     order("BTC-USDT", "312269865356374016", None),
                     order("BTC-USDT", "312269865356374017", None),
                     order("ETH-USDT", "681096944655273985", Some(OKX_ALGO)),
+                    order("ETH-USDT", "681096944655273986", Some(OKX_ADVANCE_ALGO)),
                 ],
             ),
             (

@@ -32,6 +32,8 @@ use crate::crypto::{PrivateKey, PublicKey};
 
 pub use market::{balances_request, parse_balances, parse_ticker, spot_symbol, ticker_request};
 
+/// Parameters `POST /api/v5/trade/order-algo` may carry.
+pub use okx::ALGO_FIELDS as OKX_ALGO_FIELDS;
 /// OKX algo order types (`ordType` of `POST /api/v5/trade/order-algo`) the gateway reads.
 pub use okx::ALGO_TYPES as OKX_ALGO_TYPES;
 /// The parameters an OKX order (and each `batch-orders` item) may carry; anything else is refused.

@@ -395,7 +395,7 @@ pub const ORDER_FIELDS: &[&str] = &[
 ];
 
 /// Parameters `POST /api/v5/trade/order-algo` may carry.
-const ALGO_FIELDS: &[&str] = &[
+pub const ALGO_FIELDS: &[&str] = &[
     "instId",
     "tdMode",
     "ccy",

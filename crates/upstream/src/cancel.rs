@@ -132,7 +132,9 @@ struct Call<'a> {
 ///
 /// `nonce` gives Kraken a fresh, strictly increasing nonce per request (share the source with
 /// every other request made with the key); `host` is the `host[:port]` of `base_url`, which
-/// Coinbase binds into its JWT.
+/// Coinbase binds into its JWT. A listing that fails (a venue has several: OKX lists its algo
+/// orders type by type) does not stop the others: what they list is cancelled, then the
+/// listing's error is returned.
 pub async fn cancel_open(
     up: &Upstream,
     base_url: &str,
@@ -167,10 +169,23 @@ pub async fn cancel_open(
     let mut stalled = false;
     loop {
         let mut open = Vec::new();
+        let mut failed = None;
         for req in &lists {
-            open.extend(call.list(req.clone(), nonce).await?);
+            match call.list(req.clone(), nonce).await {
+                Ok(listed) => open.extend(listed),
+                Err(e) => {
+                    failed.get_or_insert(e);
+                }
+            }
         }
         seen.extend(open.iter().cloned());
+        if let Some(e) = failed {
+            // Cancel what could be listed before telling what could not.
+            for req in cancel_requests(venue, &open) {
+                drop(call.cancel(req, nonce).await);
+            }
+            return Err(e);
+        }
         if open.is_empty() {
             return Ok(CancelSummary {
                 listed: Some(seen.len()),

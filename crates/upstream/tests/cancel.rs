@@ -212,6 +212,21 @@ impl World {
             .count()
     }
 
+    /// Inject faults on the simulator (the next requests of a venue fail).
+    async fn fault(&self, body: &str) {
+        let admin = format!("http://{}", self.sim.admin);
+        let resp = self
+            .up
+            .send(&admin, Retry::Never, |_| {
+                Ok(keyfence_exchange::HttpRequest::new("POST", "/admin/faults")
+                    .with_header("content-type", "application/json")
+                    .with_body(body.as_bytes().to_vec()))
+            })
+            .await
+            .unwrap();
+        assert_eq!(resp.status, 200, "{}", String::from_utf8_lossy(&resp.body));
+    }
+
     async fn ledger(&self, venue: Venue) -> Value {
         let admin = format!("http://{}", self.sim.admin);
         let resp = self
@@ -384,6 +399,31 @@ async fn okx_algo_orders_are_cancelled_with_the_orders() {
     );
     assert_eq!(w.algos_in_ledger().await, 0);
     assert_eq!(w.open_in_ledger(Venue::Okx).await, 0);
+
+    // A listing that fails (here the first, of the orders) does not stop the others: the algo
+    // orders they list are cancelled, then the failure is told; the next run gets the rest.
+    w.place(Venue::Okx, "BTC-USDT", 30000).await;
+    for ord_type in ["trigger", "iceberg"] {
+        w.place_algo(serde_json::json!({
+            "instId": "BTC-USDT", "tdMode": "cash", "side": "sell", "ordType": ord_type,
+            "sz": "0.001", "triggerPx": "50000", "orderPx": "-1",
+        }))
+        .await;
+    }
+    w.fault(r#"{"venue": "okx", "errors": 1, "error_status": 400}"#)
+        .await;
+    let e = w.cancel(Venue::Okx, "trader").await.unwrap_err();
+    assert_eq!(e.step(), Some(CancelStep::List), "{e:?}");
+    assert_eq!(w.algos_in_ledger().await, 0);
+    assert_eq!(w.open_in_ledger(Venue::Okx).await, 1);
+    let summary = w.cancel(Venue::Okx, "trader").await.unwrap();
+    assert_eq!(
+        summary,
+        CancelSummary {
+            listed: Some(1),
+            cancelled: 1
+        }
+    );
     w.sim.shutdown().await;
 }
 

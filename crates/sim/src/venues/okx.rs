@@ -218,6 +218,7 @@ fn private_route(method: &str, path: &str) -> Option<(Need, Handler)> {
         ("POST", "/api/v5/trade/order-algo") => (Need::Trade, place_algo),
         ("GET", "/api/v5/trade/orders-algo-pending") => (Need::Read, algos_pending),
         ("POST", "/api/v5/trade/cancel-algos") => (Need::Trade, cancel_algos),
+        ("POST", "/api/v5/trade/cancel-advance-algos") => (Need::Trade, cancel_advance_algos),
         // Funds transfer needs the trade permission at OKX (UNVERIFIED).
         ("POST", "/api/v5/asset/transfer") => (Need::Trade, transfer),
         ("POST", "/api/v5/asset/withdrawal") => (Need::Withdraw, withdrawal),
@@ -866,34 +867,7 @@ fn place_algo_item(
 ) -> Result<Value, (String, String)> {
     let rendered = |r: NativeResponse| code_and_msg(&r);
     let m = body_object(req).map_err(rendered)?;
-    known(
-        &m,
-        &[
-            "instId",
-            "tdMode",
-            "side",
-            "ordType",
-            "sz",
-            "triggerPx",
-            "orderPx",
-            "triggerPxType",
-            "slTriggerPx",
-            "slOrdPx",
-            "slTriggerPxType",
-            "tpTriggerPx",
-            "tpOrdPx",
-            "tpTriggerPxType",
-            "callbackRatio",
-            "callbackSpread",
-            "activePx",
-            "algoClOrdId",
-            "reduceOnly",
-            "tgtCcy",
-            "posSide",
-            "tag",
-        ],
-    )
-    .map_err(rendered)?;
+    known(&m, keyfence_exchange::OKX_ALGO_FIELDS).map_err(rendered)?;
     let inst_id = required(&m, "instId").map_err(rendered)?;
     required(&m, "tdMode").map_err(rendered)?;
     let side = match required(&m, "side").map_err(rendered)?.as_str() {
@@ -966,11 +940,16 @@ fn algos_pending(state: &mut VenueState, req: &SimRequest, key: &SimKey) -> Answ
     Ok(ok(Value::Array(data)))
 }
 
+/// Algo types cancelled through `cancel-advance-algos` (OKX's older split, which the simulator
+/// keeps: `cancel-algos` refuses them, and the other endpoint refuses the rest).
+const ADVANCE_TYPES: &[&str] = &["move_order_stop", "iceberg", "twap"];
+
 fn cancel_algo_item(
     state: &mut VenueState,
     req: &SimRequest,
     key: &SimKey,
     item: &Value,
+    advance: bool,
 ) -> Result<Value, (String, String)> {
     let rendered = |r: NativeResponse| code_and_msg(&r);
     let m = item
@@ -982,21 +961,46 @@ fn cancel_algo_item(
         .map_err(rendered)?
         .parse::<u64>()
         .map_err(|_| rendered(bad_param("algoId")))?;
-    let gone = |_| {
+    let gone = || {
         (
             "51400".to_owned(),
             "Cancellation failed as the order does not exist or is no longer live.".to_owned(),
         )
     };
+    let ord_type = state
+        .account(&key.account)
+        .ok()
+        .and_then(|a| a.algos.iter().find(|o| o.id == id))
+        .map(|o| o.ord_type.clone())
+        .ok_or_else(gone)?;
+    if ADVANCE_TYPES.contains(&ord_type.as_str()) != advance {
+        return Err((
+            "51000".to_owned(),
+            format!("Parameter algoId error: a {ord_type} order is not cancelled here"),
+        ));
+    }
     let rec = state
         .cancel_algo(&key.account, id, &inst_id, req.now_ms)
-        .map_err(gone)?;
+        .map_err(|_| gone())?;
     Ok(
         json!({"algoId": rec.id.to_string(), "algoClOrdId": rec.client_id, "sCode": "0", "sMsg": ""}),
     )
 }
 
 fn cancel_algos(state: &mut VenueState, req: &SimRequest, key: &SimKey) -> Answer {
+    cancel_algos_on(state, req, key, false)
+}
+
+fn cancel_advance_algos(state: &mut VenueState, req: &SimRequest, key: &SimKey) -> Answer {
+    cancel_algos_on(state, req, key, true)
+}
+
+fn cancel_algos_on(
+    state: &mut VenueState,
+    req: &SimRequest,
+    key: &SimKey,
+    advance: bool,
+) -> Answer {
     let items = match body_json(req)? {
         Value::Array(a) if a.is_empty() => return Err(missing("algoId")),
         Value::Array(a) if a.len() > MAX_ALGO_CANCEL => {
@@ -1011,7 +1015,7 @@ fn cancel_algos(state: &mut VenueState, req: &SimRequest, key: &SimKey) -> Answe
     };
     let results = items
         .iter()
-        .map(|i| cancel_algo_item(state, req, key, i))
+        .map(|i| cancel_algo_item(state, req, key, i, advance))
         .collect();
     Ok(order_op_answer(req, results))
 }
@@ -1658,6 +1662,30 @@ mod tests {
         assert_eq!(v["code"], "2", "{v}");
         assert_eq!(
             listed(&mut st, "ordType=trigger")["data"]
+                .as_array()
+                .unwrap()
+                .len(),
+            0
+        );
+        // An iceberg is cancelled through cancel-advance-algos, not cancel-algos.
+        let iceberg = place(&mut st, "iceberg");
+        let one = items(std::slice::from_ref(&iceberg));
+        let (_, v) = call(&mut st, TRADER, "POST", "/api/v5/trade/cancel-algos", &one);
+        assert_eq!(
+            (v["code"].as_str(), v["data"][0]["sCode"].as_str()),
+            (Some("1"), Some("51000")),
+            "{v}"
+        );
+        let (_, v) = call(
+            &mut st,
+            TRADER,
+            "POST",
+            "/api/v5/trade/cancel-advance-algos",
+            &one,
+        );
+        assert_eq!(v["code"], "0", "{v}");
+        assert_eq!(
+            listed(&mut st, "ordType=iceberg")["data"]
                 .as_array()
                 .unwrap()
                 .len(),
