@@ -11,7 +11,7 @@
 //! |----------|---------------------------------------------------|---------------------------------------------------|
 //! | Binance  | `GET /api/v3/openOrders` (all symbols)            | `DELETE /api/v3/openOrders?symbol=S` per symbol   |
 //! | Bybit    | `GET /v5/order/realtime` spot; linear per settle coin | `POST /v5/order/cancel-all` per category (and symbol for linear) |
-//! | OKX      | `GET /api/v5/trade/orders-pending`; algo orders: `GET /api/v5/trade/orders-algo-pending` per type | `POST /api/v5/trade/cancel-batch-orders`, ≤ 20 each; `POST /api/v5/trade/cancel-algos`, ≤ 10 each |
+//! | OKX      | `GET /api/v5/trade/orders-pending`; algo orders: `GET /api/v5/trade/orders-algo-pending` per type | `POST /api/v5/trade/cancel-batch-orders`, ≤ 20 each; algo orders `POST /api/v5/trade/cancel-algos` or (trailing, iceberg, TWAP) `cancel-advance-algos`, ≤ 10 each |
 //! | Coinbase | `GET /api/v3/brokerage/orders/historical/batch?order_status=OPEN` | `POST /api/v3/brokerage/orders/batch_cancel`, ≤ 100 each |
 //! | Kraken   | —                                                 | `POST /0/private/CancelAll`                       |
 //!
@@ -30,18 +30,22 @@ pub const OKX_CANCEL_BATCH: usize = 20;
 /// Most algo orders one OKX `cancel-algos` request may carry (OKX docs: "a maximum of 10").
 pub const OKX_CANCEL_ALGOS: usize = 10;
 
-/// OKX lists pending algo orders one type at a time (`ordType` is required; only
-/// `conditional` and `oco` may be asked together). A stop or trigger order left waiting would
-/// trade after the kill switch, so every type the gateway lets a bot place is listed (the
-/// types of `POST /api/v5/trade/order-algo` that `okx::parse_orders` reads).
-const OKX_ALGO_TYPES: &[&str] = &[
-    "conditional,oco",
-    "trigger",
-    "move_order_stop",
-    "iceberg",
-    "twap",
-    "chase",
-];
+/// The `ordType` of each OKX algo listing. OKX lists pending algo orders one type at a time
+/// (`ordType` is required; only `conditional` and `oco` may be asked together). A stop or
+/// trigger order left waiting would trade after the kill switch, so every type the gateway lets
+/// a bot place (`okx::ALGO_TYPES`) is listed.
+fn okx_algo_listings() -> impl Iterator<Item = &'static str> {
+    crate::okx::ALGO_TYPES
+        .iter()
+        .filter(|t| **t != "oco")
+        .map(|t| {
+            if *t == "conditional" {
+                "conditional,oco"
+            } else {
+                t
+            }
+        })
+}
 
 /// [`OpenOrder::category`] of an OKX algo order, cancelled by `algoId` through `cancel-algos`.
 const OKX_ALGO: &str = "algo";
@@ -53,8 +57,8 @@ const OKX_ALGO: &str = "algo";
 /// reported.
 const OKX_ADVANCE_ALGO: &str = "advance-algo";
 
-/// Algo types OKX cancels through `cancel-advance-algos`.
-const OKX_ADVANCE_TYPES: &[&str] = &["move_order_stop", "iceberg", "twap"];
+/// Algo types OKX cancels through `cancel-advance-algos` (the simulator keeps the same split).
+pub const OKX_ADVANCE_ALGO_TYPES: &[&str] = &["move_order_stop", "iceberg", "twap"];
 
 /// Most order ids one Coinbase `batch_cancel` request carries. The Advanced Trade reference
 /// states no maximum; 100 keeps each request small (UNVERIFIED limit, chosen conservatively).
@@ -107,7 +111,7 @@ pub fn list_open_requests(venue: Venue) -> Vec<HttpRequest> {
                 "GET",
                 "/api/v5/trade/orders-pending?limit=100",
             )];
-            out.extend(OKX_ALGO_TYPES.iter().map(|t| {
+            out.extend(okx_algo_listings().map(|t| {
                 let query = form_urlencoded::Serializer::new(String::new())
                     .append_pair("ordType", t)
                     .append_pair("limit", "100")
@@ -388,7 +392,7 @@ fn okx_open(v: &Value) -> Result<Vec<OpenOrder>, KeyInfoError> {
                     category: None,
                 });
             }
-            let category = if OKX_ADVANCE_TYPES.contains(&ord_type) {
+            let category = if OKX_ADVANCE_ALGO_TYPES.contains(&ord_type) {
                 OKX_ADVANCE_ALGO
             } else {
                 OKX_ALGO

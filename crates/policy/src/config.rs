@@ -168,18 +168,7 @@ impl PolicyConfig {
     }
 
     fn position_problems(&self, allowed: Option<&BTreeSet<String>>, out: &mut Vec<String>) {
-        let mut seen = BTreeSet::new();
-        for (s, cap) in &self.max_position {
-            let n = normalise_symbol(s);
-            if n.is_empty() {
-                out.push(format!("max_position names `{s}`, which names no market"));
-                continue;
-            }
-            if !seen.insert(n.clone()) {
-                out.push(format!(
-                    "max_position names `{s}` more than once (symbols compare as `{n}`)"
-                ));
-            }
+        for (s, n, cap) in named_markets("max_position", &self.max_position, out) {
             if cap.is_sign_negative() && !cap.is_zero() {
                 out.push(format!(
                     "max_position for `{s}` is negative ({cap}); caps are on |position|, use 0 or more"
@@ -202,21 +191,8 @@ impl PolicyConfig {
     }
 
     fn contract_problems(&self, out: &mut Vec<String>) {
-        let mut seen = BTreeSet::new();
-        for (s, value) in &self.contract_values {
-            let n = normalise_symbol(s);
-            if n.is_empty() {
-                out.push(format!(
-                    "contract_values names `{s}`, which names no market"
-                ));
-                continue;
-            }
-            if !seen.insert(n.clone()) {
-                out.push(format!(
-                    "contract_values names `{s}` more than once (symbols compare as `{n}`)"
-                ));
-            }
-            if *value <= Decimal::ZERO {
+        for (s, _, value) in named_markets("contract_values", &self.contract_values, out) {
+            if value <= Decimal::ZERO {
                 out.push(format!(
                     "contract_values for `{s}` is {value}; a contract stands for more than 0 of its base asset"
                 ));
@@ -226,18 +202,12 @@ impl PolicyConfig {
 
     /// `contract_values`, keyed by normalised symbol.
     pub(crate) fn contract_value(&self, normalised: &str) -> Option<Decimal> {
-        self.contract_values
-            .iter()
-            .find(|(s, _)| same_market(s, normalised))
-            .map(|(_, v)| *v)
+        value_for(&self.contract_values, normalised)
     }
 
     /// `max_position`, keyed by normalised symbol.
     pub(crate) fn position_cap(&self, normalised: &str) -> Option<Decimal> {
-        self.max_position
-            .iter()
-            .find(|(s, _)| same_market(s, normalised))
-            .map(|(_, cap)| *cap)
+        value_for(&self.max_position, normalised)
     }
 
     /// Whether the allowlist (if any) holds the normalised symbol.
@@ -251,6 +221,39 @@ impl PolicyConfig {
     pub(crate) fn price_age_ms(&self) -> i64 {
         i64::try_from(self.max_price_age_s.saturating_mul(1000)).unwrap_or(i64::MAX)
     }
+}
+
+/// The entries of a per-market table (`max_position`, `contract_values`) that name a market:
+/// (as configured, normalised, value). One that names no market, or a market an earlier entry
+/// named, is reported as `field`'s problem.
+fn named_markets<'a>(
+    field: &str,
+    map: &'a BTreeMap<String, Decimal>,
+    out: &mut Vec<String>,
+) -> Vec<(&'a str, String, Decimal)> {
+    let mut seen = BTreeSet::new();
+    let mut named = Vec::with_capacity(map.len());
+    for (s, value) in map {
+        let n = normalise_symbol(s);
+        if n.is_empty() {
+            out.push(format!("{field} names `{s}`, which names no market"));
+            continue;
+        }
+        if !seen.insert(n.clone()) {
+            out.push(format!(
+                "{field} names `{s}` more than once (symbols compare as `{n}`)"
+            ));
+        }
+        named.push((s.as_str(), n, *value));
+    }
+    named
+}
+
+/// A per-market table's value for the market `normalised`.
+fn value_for(map: &BTreeMap<String, Decimal>, normalised: &str) -> Option<Decimal> {
+    map.iter()
+        .find(|(s, _)| same_market(s, normalised))
+        .map(|(_, v)| *v)
 }
 
 /// Whether a symbol as the config spells it names the market `normalised`. Config symbols are

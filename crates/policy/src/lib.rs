@@ -93,16 +93,20 @@ pub fn normalise_symbol(s: &str) -> String {
     // -> `XBTCUSDT` -> `BTCCUSDT`): positions are stored under their normal form and normalised
     // again when they are read back. Every step removes an `X` or a `Z`, so this ends.
     loop {
-        let mut next = kraken_legacy_pair(&out).unwrap_or_else(|| out.clone());
+        let mut changed = false;
+        if let Some(alt) = kraken_legacy_pair(&out) {
+            out = alt;
+            changed = true;
+        }
         for (kraken, common) in [("XBT", "BTC"), ("XDG", "DOGE")] {
-            if next.contains(kraken) {
-                next = next.replace(kraken, common);
+            if out.contains(kraken) {
+                out = out.replace(kraken, common);
+                changed = true;
             }
         }
-        if next == out {
+        if !changed {
             return out;
         }
-        out = next;
     }
 }
 

@@ -146,9 +146,10 @@ impl Order {
     /// futures and options (`BTC-USDT-SWAP`, `BTC-USD-250328`, `BTC-USD-250328-60000-C`) and
     /// Coinbase's futures (`BIT-28NOV25-CDE`), whose instrument ids have more than one dash
     /// where a spot market's have one (Coinbase's international perpetuals, `BTC-PERP-INTX`,
-    /// count too: a policy that trades them names a contract value of 1). A contract stands for an amount of the base asset that
-    /// the venue sets per instrument (OKX `ctVal`) and the order does not carry, so such an
-    /// order cannot be valued without it (a policy's `contract_values`).
+    /// count too: a policy that trades them names a contract value of 1). A contract stands
+    /// for an amount of the base asset that the venue sets per instrument (OKX `ctVal`) and the
+    /// order does not carry, so such an order cannot be valued without it (a policy's
+    /// `contract_values`).
     pub fn counts_contracts(&self) -> bool {
         matches!(self.venue, Venue::Okx | Venue::Coinbase)
             && self.quote_quantity.is_none()

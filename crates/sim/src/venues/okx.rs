@@ -942,7 +942,7 @@ fn algos_pending(state: &mut VenueState, req: &SimRequest, key: &SimKey) -> Answ
 
 /// Algo types cancelled through `cancel-advance-algos` (OKX's older split, which the simulator
 /// keeps: `cancel-algos` refuses them, and the other endpoint refuses the rest).
-const ADVANCE_TYPES: &[&str] = &["move_order_stop", "iceberg", "twap"];
+use keyfence_exchange::cancel::OKX_ADVANCE_ALGO_TYPES as ADVANCE_TYPES;
 
 fn cancel_algo_item(
     state: &mut VenueState,
