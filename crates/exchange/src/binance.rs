@@ -10,6 +10,7 @@
 //! Parameters may be split between query and body; a name sent twice (even once in each) is
 //! refused, so what keyfence checks is what the exchange executes.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use base64::Engine as _;
@@ -47,8 +48,9 @@ pub(crate) fn claimed_api_key(req: &HttpRequest) -> Option<String> {
 
 /// Where the `signature` parameter was found, and the payload that was signed.
 struct Signed<'a> {
-    /// Raw query + raw body, both without the signature parameter.
-    payload: Vec<u8>,
+    /// Raw query + raw body, both without the signature parameter (borrowed when one of
+    /// them is empty, as in every order a client sends).
+    payload: Cow<'a, [u8]>,
     /// The decoded signature value.
     signature: String,
     /// Every other parameter, query and body together.
@@ -91,14 +93,21 @@ fn signed_parts(req: &HttpRequest) -> Result<Signed<'_>, AuthError> {
             "parameter `signature` is sent more than once".into(),
         ));
     }
-    let mut payload = Vec::with_capacity(query.len() + body.len());
-    payload.extend_from_slice(query.as_bytes());
-    payload.extend_from_slice(body.as_bytes());
+    let payload = joined(query, body);
     Ok(Signed {
         payload,
         signature,
         params,
     })
+}
+
+/// `query` + `body`, copied only when both have bytes.
+fn joined<'a>(query: &'a str, body: &'a str) -> Cow<'a, [u8]> {
+    match (query.is_empty(), body.is_empty()) {
+        (_, true) => Cow::Borrowed(query.as_bytes()),
+        (true, false) => Cow::Borrowed(body.as_bytes()),
+        (false, false) => Cow::Owned([query.as_bytes(), body.as_bytes()].concat()),
+    }
 }
 
 /// `timestamp` in milliseconds (spot also takes microseconds: 16 digits).
@@ -193,16 +202,32 @@ pub(crate) fn sign(
     req: &mut HttpRequest,
     ctx: &SignContext<'_>,
 ) -> Result<(), SignError> {
-    let body = req
-        .body_str()
-        .map_err(|_| SignError::Request("the body is not UTF-8".into()))?
-        .to_owned();
-    let mut body = body;
+    // The body is worked on in place (moved out, cut, moved back), not copied.
+    let mut body = String::from_utf8(std::mem::take(&mut req.body)).map_err(|e| {
+        req.body = e.into_bytes();
+        SignError::Request("the body is not UTF-8".into())
+    })?;
     if let Some((rest, _)) = trailing_signature(&body) {
-        body = rest.to_owned();
+        let keep = rest.len();
+        body.truncate(keep);
     } else if let Some((rest, _)) = trailing_signature(&req.query) {
-        req.query = rest.to_owned();
+        let keep = rest.len();
+        req.query.truncate(keep);
     }
+    let signed = sign_parts(key, req, &mut body, ctx);
+    req.body = body.into_bytes();
+    signed?;
+    req.set_header(API_KEY_HEADER, &key.api_key);
+    Ok(())
+}
+
+/// [`sign`] once the bot's signature is gone: `body` goes back into `req` afterwards.
+fn sign_parts(
+    key: &SigningKey,
+    req: &mut HttpRequest,
+    body: &mut String,
+    ctx: &SignContext<'_>,
+) -> Result<(), SignError> {
     let params = Params::merge_query_and_body(&req.query, body.as_bytes())
         .map_err(|e| SignError::Request(e.to_string()))?;
     if params.contains("signature") {
@@ -216,9 +241,7 @@ pub(crate) fn sign(
         }
         req.query.push_str(&format!("timestamp={}", ctx.now_ms));
     }
-    let mut payload = Vec::with_capacity(req.query.len() + body.len());
-    payload.extend_from_slice(req.query.as_bytes());
-    payload.extend_from_slice(body.as_bytes());
+    let payload = joined(&req.query, body);
     let signature = match &key.scheme {
         SigningScheme::Hmac(secret) => hex::encode(hmac_sha256(secret.expose(), &payload)),
         SigningScheme::Private(pk @ PrivateKey::Ed25519(_)) => {
@@ -244,8 +267,6 @@ pub(crate) fn sign(
             req.set_header("content-type", "application/x-www-form-urlencoded");
         }
     }
-    req.body = body.into_bytes();
-    req.set_header(API_KEY_HEADER, &key.api_key);
     Ok(())
 }
 
@@ -557,7 +578,9 @@ fn plain_decimal(s: &str) -> Option<Decimal> {
     crate::params::plain_decimal(s)
 }
 
-type Fields = BTreeMap<String, String>;
+/// An order's fields by name: borrowed from the request's form (an order's parameters are read
+/// on every request), owned where they come from a `batchOrders` JSON element.
+type Fields<'a> = BTreeMap<Cow<'a, str>, Cow<'a, str>>;
 
 fn invalid(name: &str, value: &str) -> OrderError {
     OrderError::InvalidParameter {
@@ -574,7 +597,7 @@ fn decimal_field(f: &Fields, name: &str) -> Result<Option<Decimal>, OrderError> 
 }
 
 fn bool_field(f: &Fields, name: &str) -> Result<bool, OrderError> {
-    match f.get(name).map(String::as_str) {
+    match f.get(name).map(Cow::as_ref) {
         None | Some("false") | Some("FALSE") | Some("False") => Ok(false),
         Some("true") | Some("TRUE") | Some("True") => Ok(true),
         Some(v) => Err(invalid(name, v)),
@@ -671,7 +694,10 @@ fn read_leg(f: &Fields, leg: &Leg<'_>) -> Result<Order, OrderError> {
             leg.price.unwrap_or("price").to_owned(),
         ));
     }
-    let client_id = leg.client_id.and_then(|c| f.get(c)).cloned();
+    let client_id = leg
+        .client_id
+        .and_then(|c| f.get(c))
+        .map(|c| String::from(c.as_ref()));
     Ok(Order {
         venue: Venue::Binance,
         symbol,
@@ -685,16 +711,16 @@ fn read_leg(f: &Fields, leg: &Leg<'_>) -> Result<Order, OrderError> {
     })
 }
 
-fn fields_of(params: &Params) -> Fields {
+fn fields_of<'a>(params: &'a Params<'_>) -> Fields<'a> {
     params
         .iter()
         .filter(|(k, _)| *k != "signature")
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .map(|(k, v)| (Cow::Borrowed(k), Cow::Borrowed(v)))
         .collect()
 }
 
 /// One element of `batchOrders`: a flat JSON object of strings, numbers and booleans.
-fn fields_of_json(v: &Value) -> Result<Fields, OrderError> {
+fn fields_of_json(v: &Value) -> Result<Fields<'static>, OrderError> {
     let obj = v.as_object().ok_or_else(|| {
         OrderError::Malformed("each element of `batchOrders` is an object".into())
     })?;
@@ -711,7 +737,7 @@ fn fields_of_json(v: &Value) -> Result<Fields, OrderError> {
                 )));
             }
         };
-        out.insert(k.clone(), s);
+        out.insert(Cow::Owned(k.clone()), Cow::Owned(s));
     }
     Ok(out)
 }
