@@ -238,8 +238,9 @@ class Gateway:
         entries = json.loads(p.stdout)
         return entries[-1]["seq"] if entries else 0
 
-    # The CLI bumps the store's control stamp when it commits; the gateway compares the stamp on
-    # every request, so the very next request sees the new mode (no waiting on its 50 ms poll).
+    # The CLI bumps the store's control stamp when it commits; the gateway looks at the stamp at
+    # most once a millisecond and `kill` returns 2 ms after the bump, so the very next request
+    # sees the new mode (no waiting on its 50 ms poll).
     def kill(self):
         self.run("kill", "--reason", "gateway client test", "--config", self.config)
 

@@ -63,6 +63,10 @@ pub struct Gateway {
     /// Kraken bot nonces: last accepted per bot credential id.
     bot_nonces: std::sync::Mutex<HashMap<String, u64>>,
     stamp: AtomicU64,
+    /// When (µs after `born`) the bots and the kill switch were last known current: the control
+    /// stamp was read then and matched what is loaded. See [`keyfence_store::STAMP_FRESH`].
+    current_at: AtomicU64,
+    born: Instant,
     mode: AtomicU8,
     reload: tokio::sync::Mutex<()>,
     rng: ring::rand::SystemRandom,
@@ -106,6 +110,8 @@ impl Gateway {
             bots: RwLock::new(Arc::new(BotTable::default())),
             bot_nonces: std::sync::Mutex::new(HashMap::new()),
             stamp: AtomicU64::new(u64::MAX),
+            current_at: AtomicU64::new(0),
+            born: Instant::now(),
             mode: AtomicU8::new(mode_to_u8(Mode::Halted)),
             reload: tokio::sync::Mutex::new(()),
             rng: ring::rand::SystemRandom::new(),
@@ -125,14 +131,24 @@ impl Gateway {
     }
 
     /// Re-read the kill switch (and the bots, when the control stamp moved). Called per request
-    /// when the stamp changed, and every 50 ms by a background task.
+    /// (which looks at the stamp at most once per [`keyfence_store::STAMP_FRESH`]: every
+    /// change waits that long twice before it is reported done, so a request that starts after
+    /// it sees it), and every 50 ms by a background task.
     pub async fn sync(&self, force: bool) {
+        let fresh = u64::try_from(keyfence_store::STAMP_FRESH.as_micros()).unwrap_or(u64::MAX);
+        let looked = self.micros();
+        let at = self.current_at.load(Ordering::Acquire);
+        if !force && at != 0 && looked.saturating_sub(at) < fresh {
+            return;
+        }
         let stamp = self.store.stamp();
         if !force && stamp == self.stamp.load(Ordering::Acquire) {
+            self.current_at.fetch_max(looked, Ordering::AcqRel);
             return;
         }
         let _guard = self.reload.lock().await;
         if !force && stamp == self.stamp.load(Ordering::Acquire) {
+            self.current_at.fetch_max(looked, Ordering::AcqRel);
             return;
         }
         let mode = self.store.control().await.mode;
@@ -158,10 +174,18 @@ impl Gateway {
                     *b = Arc::new(table);
                 }
                 self.stamp.store(stamp, Ordering::Release);
+                self.current_at.fetch_max(looked, Ordering::AcqRel);
             }
             // Keep the previous table and try again on the next request.
             Err(e) => tracing::error!(error = %e, "cannot read the bots"),
         }
+    }
+
+    fn micros(&self) -> u64 {
+        // At least 1: 0 is "never".
+        u64::try_from(self.born.elapsed().as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1)
     }
 
     /// Only the kill switch (the 50 ms poll).

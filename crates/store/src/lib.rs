@@ -37,6 +37,7 @@ pub use mode::{ControlState, Mode, UnknownMode};
 pub use model::{
     BotCredential, BotRecord, JournalEntry, JournalStats, NewEntry, Pending, Usage, VerifyReport,
 };
+pub use stamp::STAMP_FRESH;
 pub use writer::RECOVERY_MESSAGE;
 pub use writer::{Journal, Reserved};
 

@@ -1,11 +1,19 @@
 //! The control stamp: a file next to the database that grows by one byte after every
 //! kill-switch or bot change, so its length is a change counter. The gateway compares the
-//! length per request (one `stat`, no open or read) instead of querying SQLite, and re-reads
-//! the store when it moves. It works across processes: `keyfence kill` in another process
+//! length (one `stat`, no open or read; at most once per [`STAMP_FRESH`]) instead of querying
+//! SQLite, and re-reads the store when it moves. It works across processes: `keyfence kill` in another process
 //! appends to the same file. Appending one byte is atomic and the length never goes back, so
 //! no two states share a value (a file rewritten in place or renamed over could).
 
 use std::io::Write;
+use std::time::Duration;
+
+/// How long a gateway may go on with what it last read after looking at the stamp: a request
+/// looks at the stamp only when the last look is older (one `stat` per millisecond under
+/// load, not one per request). Every change through the store waits twice this long after
+/// the stamp moved before it returns, so a request that starts after a `keyfence bot revoke`
+/// or `keyfence kill` has returned is decided with the change.
+pub const STAMP_FRESH: Duration = Duration::from_millis(1);
 use std::path::{Path, PathBuf};
 
 /// `<db>.stamp`.

@@ -279,8 +279,13 @@ impl Journal {
         }
     }
 
+    /// Resolves once the change is committed and the control stamp has moved, and then
+    /// twice [`crate::STAMP_FRESH`] later: a gateway looks at the stamp at most that often, so
+    /// a request it starts after this returns sees the change.
     pub(crate) async fn admin(&self, op: AdminOp) -> Result<(), StoreError> {
-        self.call(|r| Cmd::Admin(Box::new(op), r)).await
+        self.call(|r| Cmd::Admin(Box::new(op), r)).await?;
+        tokio::time::sleep(2 * crate::STAMP_FRESH).await;
+        Ok(())
     }
 
     pub(crate) async fn recover(&self, logged: Vec<Logged>) -> Result<u64, StoreError> {

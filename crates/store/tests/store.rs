@@ -58,6 +58,43 @@ async fn mode_changes_round_trip_are_journaled_and_bump_the_stamp() {
     assert_eq!(other.stamp(), store.stamp());
 }
 
+/// A gateway looks at the stamp at most once per `STAMP_FRESH`; a change must not return until
+/// twice that has passed since the stamp moved, or a request started right after `keyfence
+/// kill` returned could still be decided as before the kill.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_returns_only_after_the_gateway_has_had_time_to_look() {
+    let dir = TempDir::new("settle");
+    let store = open(&dir.db()).await;
+    let watcher = open(&dir.db()).await;
+    for (mode, why) in [(Mode::Halted, "drill"), (Mode::Active, "over")] {
+        let before = watcher.stamp();
+        // Watch the stamp from another thread, as a gateway would.
+        let seen = std::thread::scope(|scope| {
+            let watching = scope.spawn(|| {
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+                while watcher.stamp() == before {
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "the stamp never moved"
+                    );
+                    std::hint::spin_loop();
+                }
+                std::time::Instant::now()
+            });
+            let rt = tokio::runtime::Handle::current();
+            tokio::task::block_in_place(|| rt.block_on(store.set_mode(mode, "t", why))).unwrap();
+            let returned = std::time::Instant::now();
+            (watching.join().unwrap(), returned)
+        });
+        let (moved, returned) = seen;
+        assert!(
+            returned.duration_since(moved) >= 2 * keyfence_store::STAMP_FRESH,
+            "set_mode returned {:?} after the stamp moved",
+            returned.duration_since(moved)
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_damaged_or_missing_control_row_reads_as_halted() {
     let dir = TempDir::new("damaged");
