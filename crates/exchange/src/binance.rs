@@ -11,7 +11,7 @@
 //! refused, so what keyfence checks is what the exchange executes.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -580,7 +580,20 @@ fn plain_decimal(s: &str) -> Option<Decimal> {
 
 /// An order's fields by name: borrowed from the request's form (an order's parameters are read
 /// on every request), owned where they come from a `batchOrders` JSON element.
-type Fields<'a> = BTreeMap<Cow<'a, str>, Cow<'a, str>>;
+/// Looked up by name; a dozen or so, so a list beats a map. Names are unique in both sources
+/// (the form refuses a repeated name, a JSON object has none).
+#[derive(Default)]
+struct Fields<'a>(Vec<(Cow<'a, str>, Cow<'a, str>)>);
+
+impl<'a> Fields<'a> {
+    fn get(&self, name: &str) -> Option<&Cow<'a, str>> {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    }
+
+    fn contains_key(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+}
 
 fn invalid(name: &str, value: &str) -> OrderError {
     OrderError::InvalidParameter {
@@ -712,11 +725,13 @@ fn read_leg(f: &Fields, leg: &Leg<'_>) -> Result<Order, OrderError> {
 }
 
 fn fields_of<'a>(params: &'a Params<'_>) -> Fields<'a> {
-    params
-        .iter()
-        .filter(|(k, _)| *k != "signature")
-        .map(|(k, v)| (Cow::Borrowed(k), Cow::Borrowed(v)))
-        .collect()
+    Fields(
+        params
+            .iter()
+            .filter(|(k, _)| *k != "signature")
+            .map(|(k, v)| (Cow::Borrowed(k), Cow::Borrowed(v)))
+            .collect(),
+    )
 }
 
 /// One element of `batchOrders`: a flat JSON object of strings, numbers and booleans.
@@ -724,7 +739,7 @@ fn fields_of_json(v: &Value) -> Result<Fields<'static>, OrderError> {
     let obj = v.as_object().ok_or_else(|| {
         OrderError::Malformed("each element of `batchOrders` is an object".into())
     })?;
-    let mut out = Fields::new();
+    let mut out = Fields(Vec::with_capacity(obj.len()));
     for (k, v) in obj {
         let s = match v {
             Value::String(s) => s.clone(),
@@ -737,7 +752,7 @@ fn fields_of_json(v: &Value) -> Result<Fields<'static>, OrderError> {
                 )));
             }
         };
-        out.insert(Cow::Owned(k.clone()), Cow::Owned(s));
+        out.0.push((Cow::Owned(k.clone()), Cow::Owned(s)));
     }
     Ok(out)
 }
