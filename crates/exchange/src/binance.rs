@@ -197,6 +197,7 @@ pub(crate) fn authenticate(
 /// Sign as the official client does: add `timestamp` (to the query) when absent, sign the raw
 /// query + body, and append `signature` as the last parameter (of the body when there is one,
 /// else of the query). A `signature` already at the end (a bot's, in the gateway) is replaced.
+/// On an error the request may have lost that signature already; it is not for sending.
 pub(crate) fn sign(
     key: &SigningKey,
     req: &mut HttpRequest,

@@ -188,8 +188,10 @@ impl Gateway {
             .max(1)
     }
 
-    /// Only the kill switch (the 50 ms poll).
+    /// Only the kill switch (the 50 ms poll). Under the reload lock: a mode read before a
+    /// change and stored after a reload that saw the change would undo it until the next poll.
     pub async fn poll_mode(&self) {
+        let _guard = self.reload.lock().await;
         let mode = self.store.control().await.mode;
         self.mode.store(mode_to_u8(mode), Ordering::Release);
     }

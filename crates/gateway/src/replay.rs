@@ -108,8 +108,9 @@ fn drop_old(slots: &mut VecDeque<Slot>, now_ms: i64) {
 fn fingerprint(venue: Venue, req: &HttpRequest) -> [u8; 32] {
     // The fields, each after its length, into one buffer hashed at once (cheaper than some
     // thirty small updates of a digest context).
+    let headers: usize = req.headers.iter().map(|(_, v)| v.len()).sum();
     let mut buf = Vec::with_capacity(
-        256 + req.path.len() + req.query.len() + req.body.len() + 8 * AUTH_HEADERS.len(),
+        64 + req.path.len() + req.query.len() + req.body.len() + headers + 8 * AUTH_HEADERS.len(),
     );
     let mut field = |b: &[u8]| {
         buf.extend_from_slice(&(b.len() as u64).to_be_bytes());

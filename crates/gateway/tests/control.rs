@@ -1,10 +1,13 @@
 //! A running gateway obeys a change made elsewhere (`keyfence kill`, `resume`, `bot revoke` in
 //! another process) from the first request that starts after the change returned: the gateway
 //! looks at the control stamp at most once per `STAMP_FRESH`, and a change waits twice that
-//! before it returns. Requests in between keep the look fresh, so each round sends a few first.
+//! before it returns. Reads from the same bot run alongside all along, so the gateway's look
+//! at the stamp is fresh whenever a change lands (the requests right after it may skip the look).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use common::{SPOT_BTC, World, db_path, limit_order, store_options};
 use keyfence_exchange::{HttpRequest, Venue};
@@ -23,49 +26,53 @@ async fn the_next_request_after_a_change_elsewhere_obeys_it() {
         bot.sign(&mut r);
         r
     };
-    let mut n = 0;
-    let mut order = || {
-        n += 1;
-        let mut o = limit_order(Venue::Binance, n, "30000", "0.0001");
-        bot.sign(&mut o);
-        o
-    };
+    let stop = AtomicBool::new(false);
 
-    for round in 0..15 {
-        // Keep the gateway's look at the stamp fresh right up to the change.
-        for _ in 0..3 {
+    // Reads pass in every mode.
+    let reads = async {
+        let mut n = 0u32;
+        while !stop.load(Ordering::Relaxed) {
+            let r = bot.send(read()).await;
+            assert!(r.ok(), "a read must pass: {} {}", r.status, r.body);
+            n += 1;
+        }
+        n
+    };
+    let rounds = async {
+        for round in 0..15u32 {
+            other
+                .set_mode(Mode::Halted, "test", "control drill")
+                .await
+                .unwrap();
+            let mut o = limit_order(Venue::Binance, 2 * round, "30000", "0.0001");
+            bot.sign(&mut o);
+            let r = bot.send(o).await;
             assert!(
-                bot.send(read()).await.ok(),
-                "round {round}: a read must pass"
+                !r.ok() && r.body.contains("halted"),
+                "round {round}: the first order after a kill must be refused: {} {}",
+                r.status,
+                r.body
+            );
+            other
+                .set_mode(Mode::Active, "test", "resume")
+                .await
+                .unwrap();
+            let mut o = limit_order(Venue::Binance, 2 * round + 1, "30000", "0.0001");
+            bot.sign(&mut o);
+            let r = bot.send(o).await;
+            assert!(
+                r.ok(),
+                "round {round}: the first order after a resume must pass: {} {}",
+                r.status,
+                r.body
             );
         }
-        other
-            .set_mode(Mode::Halted, "test", "control drill")
-            .await
-            .unwrap();
-        let r = bot.send(order()).await;
-        assert!(
-            !r.ok() && r.body.contains("halted"),
-            "round {round}: the first order after a kill must be refused: {} {}",
-            r.status,
-            r.body
-        );
-        other
-            .set_mode(Mode::Active, "test", "resume")
-            .await
-            .unwrap();
-        let r = bot.send(order()).await;
-        assert!(
-            r.ok(),
-            "round {round}: the first order after a resume must pass: {} {}",
-            r.status,
-            r.body
-        );
-    }
+        stop.store(true, Ordering::Relaxed);
+    };
+    let (n, ()) = tokio::join!(reads, rounds);
+    assert!(n > 0, "the reads ran alongside the changes");
 
-    for _ in 0..3 {
-        assert!(bot.send(read()).await.ok());
-    }
+    assert!(bot.send(read()).await.ok());
     other.revoke_bot("ctl", "test").await.unwrap();
     let r = bot.send(read()).await;
     assert!(

@@ -20,6 +20,10 @@ pub enum StoreError {
         "the journal could not be written: {0}; trading requests are denied until a journal commit succeeds"
     )]
     JournalUnavailable(String),
+    #[error(
+        "the change is committed, but the control stamp could not be moved ({0}); a running gateway sees a kill-switch change within 50 ms, a bot change only at its next restart or after the next change; help: check that the keyfence home is writable, then repeat the change or restart the gateway"
+    )]
+    StampNotMoved(String),
     #[error("a bot with {what} `{value}` already exists; help: pick another {what}")]
     Duplicate { what: &'static str, value: String },
     #[error("no bot named `{0}`; help: `keyfence bot list` shows the bots")]

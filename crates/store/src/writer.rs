@@ -553,6 +553,8 @@ impl Writer {
         let mut done = Vec::with_capacity(batch.len());
         let mut cmds = batch.into_iter();
         let mut admin_changed = false;
+        // Where in `done` the answers of the changes a gateway must see are (all but `Init`).
+        let mut changes = Vec::new();
         let mut checkpointed = None;
         let mut written = 0;
         let mut head_seq = None;
@@ -582,8 +584,14 @@ impl Writer {
                     }
                     Cmd::Admin(op, r) => {
                         let h = head_of(conn, &mut head)?;
+                        let init = matches!(*op, AdminOp::Init);
                         let res = admin(conn, h, *op);
-                        admin_changed |= settle(&mut done, Done::Unit, r, res)?;
+                        if settle(&mut done, Done::Unit, r, res)? {
+                            admin_changed = true;
+                            if !init {
+                                changes.push(done.len() - 1);
+                            }
+                        }
                     }
                     Cmd::Flush(r) => done.push(Done::Unit(r, Ok(()))),
                     // `run` splits closes off before a batch is processed; one here would
@@ -637,7 +645,14 @@ impl Writer {
             self.last_checkpoint = Instant::now();
         }
         if admin_changed && let Err(e) = crate::stamp::bump(&self.cfg.stamp_path) {
-            tracing::warn!(error = %e, "could not bump the control stamp; the gateway notices within its 50 ms poll");
+            // Committed, but a running gateway may not see it: whoever made the change hears so.
+            let why = format!("{}: {e}", self.cfg.stamp_path.display());
+            tracing::warn!(error = %why, "could not bump the control stamp");
+            for i in &changes {
+                if let Some(Done::Unit(_, v)) = done.get_mut(*i) {
+                    *v = Err(StoreError::StampNotMoved(why.clone()));
+                }
+            }
         }
         self.committed(n, written);
         let syncer = match (&self.syncer, self.cfg.sync) {

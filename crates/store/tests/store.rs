@@ -66,7 +66,15 @@ async fn a_change_returns_only_after_the_gateway_has_had_time_to_look() {
     let dir = TempDir::new("settle");
     let store = open(&dir.db()).await;
     let watcher = open(&dir.db()).await;
-    for (mode, why) in [(Mode::Halted, "drill"), (Mode::Active, "over")] {
+    // The watcher sees the move a little after it happened (on a busy machine, sometimes
+    // after the change returned), which only shortens the gap it measures: one change seen
+    // in time is enough. Without the wait no change ever shows a gap near 2 ms.
+    let mut longest = std::time::Duration::ZERO;
+    let changes = [(Mode::Halted, "drill"), (Mode::Active, "over")].repeat(10);
+    for (mode, why) in changes {
+        if longest >= 2 * keyfence_store::STAMP_FRESH {
+            break;
+        }
         let before = watcher.stamp();
         // Watch the stamp from another thread, as a gateway would.
         let seen = std::thread::scope(|scope| {
@@ -87,12 +95,30 @@ async fn a_change_returns_only_after_the_gateway_has_had_time_to_look() {
             (watching.join().unwrap(), returned)
         });
         let (moved, returned) = seen;
-        assert!(
-            returned.duration_since(moved) >= 2 * keyfence_store::STAMP_FRESH,
-            "set_mode returned {:?} after the stamp moved",
-            returned.duration_since(moved)
-        );
+        longest = longest.max(returned.duration_since(moved));
     }
+    assert!(
+        longest >= 2 * keyfence_store::STAMP_FRESH,
+        "set_mode returned at most {longest:?} after the stamp moved"
+    );
+}
+
+/// A change the control stamp does not show would reach a running gateway late (a bot change
+/// not before its restart): it is committed, and whoever made it is told.
+#[tokio::test]
+async fn a_change_the_stamp_cannot_show_is_reported() {
+    let dir = TempDir::new("nostamp");
+    let stamp = std::path::PathBuf::from(format!("{}.stamp", dir.db().display()));
+    // A directory where the stamp file should be: appending to it fails.
+    std::fs::create_dir_all(&stamp).unwrap();
+    let store = open(&dir.db()).await;
+    let err = store
+        .set_mode(Mode::Halted, "t", "drill")
+        .await
+        .expect_err("the change must not look fully done");
+    assert!(matches!(err, StoreError::StampNotMoved(_)), "{err}");
+    assert!(err.to_string().contains("committed"), "{err}");
+    assert_eq!(store.control().await.mode, Mode::Halted);
 }
 
 #[tokio::test]
