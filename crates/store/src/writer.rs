@@ -62,6 +62,14 @@ pub(crate) enum AdminOp {
     },
 }
 
+impl AdminOp {
+    /// A change a running gateway must see from its next request on: every one but `Init`
+    /// (opening a store), whose caller is not waiting to change anything.
+    fn gateway_must_see(&self) -> bool {
+        !matches!(self, AdminOp::Init)
+    }
+}
+
 pub(crate) enum Cmd {
     Append(Box<NewEntry>, Reply<u64>),
     Admin(Box<AdminOp>, Reply<()>),
@@ -280,11 +288,14 @@ impl Journal {
     }
 
     /// Resolves once the change is committed and the control stamp has moved, and then
-    /// twice [`crate::STAMP_FRESH`] later: a gateway looks at the stamp at most that often, so
-    /// a request it starts after this returns sees the change.
+    /// (for a change a gateway must see) twice [`crate::STAMP_FRESH`] later: a gateway looks at
+    /// the stamp at most that often, so a request it starts after this returns sees the change.
     pub(crate) async fn admin(&self, op: AdminOp) -> Result<(), StoreError> {
+        let seen = op.gateway_must_see();
         self.call(|r| Cmd::Admin(Box::new(op), r)).await?;
-        tokio::time::sleep(2 * crate::STAMP_FRESH).await;
+        if seen {
+            tokio::time::sleep(2 * crate::STAMP_FRESH).await;
+        }
         Ok(())
     }
 
@@ -584,11 +595,11 @@ impl Writer {
                     }
                     Cmd::Admin(op, r) => {
                         let h = head_of(conn, &mut head)?;
-                        let init = matches!(*op, AdminOp::Init);
+                        let seen = op.gateway_must_see();
                         let res = admin(conn, h, *op);
                         if settle(&mut done, Done::Unit, r, res)? {
                             admin_changed = true;
-                            if !init {
+                            if seen {
                                 changes.push(done.len() - 1);
                             }
                         }

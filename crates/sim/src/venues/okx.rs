@@ -1609,17 +1609,12 @@ mod tests {
             );
             v
         };
+        let count = |st: &mut VenueState, q: &str| listed(st, q)["data"].as_array().unwrap().len();
         let v = listed(&mut st, "ordType=trigger");
         assert_eq!(v["data"].as_array().unwrap().len(), 11, "{v}");
         assert_eq!(v["data"][0]["ordId"], "");
         assert_eq!(v["data"][0]["state"], "live");
-        assert_eq!(
-            listed(&mut st, "ordType=conditional%2Coco")["data"]
-                .as_array()
-                .unwrap()
-                .len(),
-            1
-        );
+        assert_eq!(count(&mut st, "ordType=conditional%2Coco"), 1);
         // ordType is required, and only conditional and oco go together.
         for q in ["", "ordType=trigger%2Coco", "ordType=market"] {
             let v = listed(&mut st, q);
@@ -1660,13 +1655,7 @@ mod tests {
             &items(&again),
         );
         assert_eq!(v["code"], "2", "{v}");
-        assert_eq!(
-            listed(&mut st, "ordType=trigger")["data"]
-                .as_array()
-                .unwrap()
-                .len(),
-            0
-        );
+        assert_eq!(count(&mut st, "ordType=trigger"), 0);
         // An iceberg is cancelled through cancel-advance-algos, not cancel-algos.
         let iceberg = place(&mut st, "iceberg");
         let one = items(std::slice::from_ref(&iceberg));
@@ -1684,13 +1673,7 @@ mod tests {
             &one,
         );
         assert_eq!(v["code"], "0", "{v}");
-        assert_eq!(
-            listed(&mut st, "ordType=iceberg")["data"]
-                .as_array()
-                .unwrap()
-                .len(),
-            0
-        );
+        assert_eq!(count(&mut st, "ordType=iceberg"), 0);
     }
 
     #[test]
