@@ -132,6 +132,8 @@ def sim():
         proc.kill()
         raise
     assert proc.returncode == 0, f"simulator exited with {proc.returncode}"
+    # After the gateway fixture (which reads the cert from here) has stopped its gateway.
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------------------------

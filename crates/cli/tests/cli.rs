@@ -1,9 +1,13 @@
 //! The binary as a user runs it: --help, `sim` start and Ctrl-C, config errors, `demo`.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
+
+use common::TempDir;
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_keyfence"))
@@ -29,8 +33,8 @@ fn help_lists_every_command_with_one_line() {
 
 #[test]
 fn a_bad_config_reports_every_problem_and_exits_2() {
-    let dir = std::env::temp_dir().join(format!("keyfence-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir =
+        TempDir::at(std::env::temp_dir().join(format!("keyfence-cli-{}", std::process::id())));
     let cfg = dir.join("bad.toml");
     std::fs::write(
         &cfg,

@@ -48,6 +48,14 @@ struct Serve {
     addrs: BTreeMap<Venue, SocketAddr>,
 }
 
+/// A failed test does not leave the gateway running.
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn keyfence(home: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_keyfence"));
     c.env("KEYFENCE_HOME", home)
@@ -357,5 +365,5 @@ async fn a_killed_gateway_restarts_with_its_journal_caps_and_nonces_intact() {
     );
 
     sim.shutdown().await;
-    let _ = std::fs::remove_dir_all(&home);
+    drop(home);
 }

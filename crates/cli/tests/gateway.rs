@@ -4,24 +4,25 @@
 
 #![allow(clippy::unwrap_used, clippy::panic)]
 
+mod common;
+
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use common::TempDir;
+
 const PASS: &str = "gateway-cli-test-passphrase";
 const REAL_SECRET: &str = "binance-trader-secret-0123456789";
 
-fn tempdir(tag: &str) -> PathBuf {
+fn tempdir(tag: &str) -> TempDir {
     static N: AtomicUsize = AtomicUsize::new(0);
-    let d = std::env::temp_dir().join(format!(
+    TempDir::at(std::env::temp_dir().join(format!(
         "keyfence-cli-gw-{tag}-{}-{}",
         std::process::id(),
         N.fetch_add(1, Ordering::SeqCst)
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    )))
 }
 
 fn kf(home: &Path) -> Command {
@@ -76,7 +77,8 @@ symbols = ["BTCUSDT"]
 max_order_notional = "1000"
 "#;
 
-fn setup(tag: &str) -> (PathBuf, PathBuf) {
+/// The temp dir (removed when dropped), the home, the gateway config.
+fn setup(tag: &str) -> (TempDir, PathBuf, PathBuf) {
     let dir = tempdir(tag);
     let home = dir.join("home");
     let cfg = dir.join("gateway.toml");
@@ -94,7 +96,7 @@ fn setup(tag: &str) -> (PathBuf, PathBuf) {
         ]),
         Some(&cred),
     ));
-    (home, cfg)
+    (dir, home, cfg)
 }
 
 #[test]
@@ -134,7 +136,7 @@ fn config_check_reports_every_problem_at_once() {
 
 #[test]
 fn bot_lifecycle_and_journal_without_leaking_secrets() {
-    let (home, cfg) = setup("life");
+    let (_dir, home, cfg) = setup("life");
     let cfg_s = cfg.to_str().unwrap();
     let mut printed = String::new();
 

@@ -3,10 +3,14 @@
 
 #![allow(clippy::unwrap_used, clippy::panic)] // test code: a failed set-up fails the test loudly
 
+mod common;
+
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+use common::TempDir;
 
 const PASS: &str = "Tr0ub4dor&3-vault-pass";
 const NEW_PASS: &str = "n3w-vault-passphrase-after-passwd";
@@ -15,16 +19,13 @@ const BN_SECRET: &str = "binance-trader-secret-0123456789";
 const OKX_SECRET: &str = "okx-trader-secret-0123456789";
 const OKX_PASSPHRASE: &str = "Passphrase1!";
 
-fn tempdir(tag: &str) -> PathBuf {
+fn tempdir(tag: &str) -> TempDir {
     static N: AtomicUsize = AtomicUsize::new(0);
-    let d = std::env::temp_dir().join(format!(
+    TempDir::at(std::env::temp_dir().join(format!(
         "keyfence-cli-vault-{tag}-{}-{}",
         std::process::id(),
         N.fetch_add(1, Ordering::SeqCst)
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    )))
 }
 
 fn repo() -> PathBuf {
@@ -149,7 +150,8 @@ fn help_teaches_with_examples() {
 /// The README quick start, as written there.
 #[test]
 fn quick_start_add_list_show_remove() {
-    let home = tempdir("quick").join("home");
+    let tmp = tempdir("quick");
+    let home = tmp.join("home");
     let o = add(&home, "binance-bot", "binance", "freqtrade", &bn_json());
     let out = ok(&o);
     assert!(
@@ -201,7 +203,8 @@ fn quick_start_add_list_show_remove() {
 
 #[test]
 fn init_creates_a_private_home_and_is_idempotent() {
-    let home = tempdir("init").join("a/b/home");
+    let tmp = tempdir("init");
+    let home = tmp.join("a/b/home");
     let out = ok(&run(with_pass(&home).arg("init"), None));
     assert!(out.contains("created"), "{out}");
     #[cfg(unix)]
@@ -233,7 +236,8 @@ fn init_creates_a_private_home_and_is_idempotent() {
 
 #[test]
 fn wrong_or_missing_passphrase_exit_2_and_change_nothing() {
-    let home = tempdir("wrong").join("home");
+    let tmp = tempdir("wrong");
+    let home = tmp.join("home");
     ok(&add(&home, "bn", "binance", "freqtrade", &bn_json()));
     let before = std::fs::read(home.join("vault.age")).unwrap();
 
@@ -251,7 +255,8 @@ fn wrong_or_missing_passphrase_exit_2_and_change_nothing() {
     assert_eq!(std::fs::read(home.join("vault.age")).unwrap(), before);
 
     // --passphrase-file works
-    let pf = tempdir("wrong").join("pass.txt");
+    let pass_dir = tempdir("wrong");
+    let pf = pass_dir.join("pass.txt");
     std::fs::write(&pf, format!("{PASS}\n")).unwrap();
     let o = run(
         kf(&home)
@@ -265,7 +270,8 @@ fn wrong_or_missing_passphrase_exit_2_and_change_nothing() {
 
 #[test]
 fn a_tampered_vault_exits_1_and_is_left_as_is() {
-    let home = tempdir("tamper").join("home");
+    let tmp = tempdir("tamper");
+    let home = tmp.join("home");
     ok(&add(&home, "bn", "binance", "freqtrade", &bn_json()));
     let path = home.join("vault.age");
     let good = std::fs::read(&path).unwrap();
@@ -292,7 +298,8 @@ fn a_tampered_vault_exits_1_and_is_left_as_is() {
 
 #[test]
 fn duplicates_and_bad_input_exit_2_without_echoing_secrets() {
-    let home = tempdir("dup").join("home");
+    let tmp = tempdir("dup");
+    let home = tmp.join("home");
     ok(&add(&home, "bn", "binance", "freqtrade", &bn_json()));
     let err = code(&add(&home, "bn-2", "binance", "3commas", &bn_json()), 2);
     assert!(
@@ -379,7 +386,8 @@ fn identity_mode_needs_no_passphrase() {
 
 #[test]
 fn passwd_changes_the_passphrase() {
-    let home = tempdir("passwd").join("home");
+    let tmp = tempdir("passwd");
+    let home = tmp.join("home");
     ok(&add(&home, "bn", "binance", "freqtrade", &bn_json()));
     let mut c = with_pass(&home);
     c.env("KEYFENCE_NEW_PASSPHRASE", NEW_PASS)
@@ -634,7 +642,7 @@ fn no_secret_leaks_through_output_or_files() {
         .map(|(i, o)| (format!("command #{i}"), text(o)))
         .collect();
     let mut files = vec![backup.clone()];
-    for d in [&home, &dir] {
+    for d in [home.as_path(), &*dir] {
         for e in std::fs::read_dir(d).unwrap() {
             let p = e.unwrap().path();
             if p.is_file() {

@@ -20,7 +20,34 @@ const OKX_SECRET: &str = "okx-trader-secret-0123456789";
 const OKX_PASS: &str = "Passphrase1!";
 const KRAKEN_SECRET: &str = "a3Jha2VuLXRyYWRlci1zZWNyZXQtMDEyMzQ1Njc4OQ==";
 
-fn tempdir() -> PathBuf {
+/// A temp dir path (not created: the vault makes its home), removed when dropped. A failing
+/// test keeps it, and says where, so it can be looked at.
+struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TempDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("test failed: keeping {}", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+fn tempdir() -> TempDir {
     static N: AtomicUsize = AtomicUsize::new(0);
     let d = std::env::temp_dir().join(format!(
         "keyfence-vault-test-{}-{}",
@@ -28,7 +55,7 @@ fn tempdir() -> PathBuf {
         N.fetch_add(1, Ordering::SeqCst)
     ));
     let _ = std::fs::remove_dir_all(&d);
-    d
+    TempDir(d)
 }
 
 /// A cheap scrypt work factor so the suite stays fast; real vaults use age's calibrated one.
@@ -96,7 +123,8 @@ fn four_keys(v: &mut Vault) {
 
 #[test]
 fn round_trip_keeps_metadata_and_secrets() {
-    let home = Home::new(tempdir());
+    let home_dir = tempdir();
+    let home = Home::new(&*home_dir);
     let mut v = Vault::create(&home, &pass(PASS)).unwrap();
     four_keys(&mut v);
     v.save(&pass(PASS)).unwrap();
@@ -156,7 +184,8 @@ fn round_trip_keeps_metadata_and_secrets() {
 
 #[test]
 fn the_previous_version_is_kept() {
-    let home = Home::new(tempdir());
+    let home_dir = tempdir();
+    let home = Home::new(&*home_dir);
     let mut v = Vault::create(&home, &pass(PASS)).unwrap();
     v.add(
         new("bn", Venue::Binance, "freqtrade"),
@@ -174,7 +203,8 @@ fn the_previous_version_is_kept() {
             .is_empty()
     );
     // vault.age.prev is the version before the last write: it still has the key
-    let prev = Home::new(tempdir());
+    let prev_dir = tempdir();
+    let prev = Home::new(&*prev_dir);
     prev.init().unwrap();
     std::fs::copy(home.prev_path(), prev.vault_path()).unwrap();
     let old = Vault::open(&prev, &pass(PASS)).unwrap();
@@ -183,7 +213,8 @@ fn the_previous_version_is_kept() {
 
 #[test]
 fn fingerprints_are_keyed_short_and_stable() {
-    let home = Home::new(tempdir());
+    let home_dir = tempdir();
+    let home = Home::new(&*home_dir);
     let mut v = Vault::create(&home, &pass(PASS)).unwrap();
     let fp = v
         .add(
@@ -203,13 +234,15 @@ fn fingerprints_are_keyed_short_and_stable() {
     assert_eq!(v2.fingerprint(Venue::Binance, "bn-key"), fp);
     assert_ne!(v2.fingerprint(Venue::Bybit, "bn-key"), fp);
     // another vault has another fingerprint key: fingerprints do not link vaults
-    let other = Vault::create(&Home::new(tempdir()), &pass(PASS)).unwrap();
+    let other_dir = tempdir();
+    let other = Vault::create(&Home::new(&*other_dir), &pass(PASS)).unwrap();
     assert_ne!(other.fingerprint(Venue::Binance, "bn-key"), fp);
 }
 
 #[test]
 fn wrong_passphrase_is_refused_and_changes_nothing() {
-    let home = Home::new(tempdir());
+    let home_dir = tempdir();
+    let home = Home::new(&*home_dir);
     let mut v = Vault::create(&home, &pass(PASS)).unwrap();
     four_keys(&mut v);
     v.save(&pass(PASS)).unwrap();
@@ -234,7 +267,8 @@ fn damaged(home: &Home, bytes: &[u8]) -> VaultError {
 
 #[test]
 fn tampered_and_truncated_files_are_refused() {
-    let home = Home::new(tempdir());
+    let home_dir = tempdir();
+    let home = Home::new(&*home_dir);
     let mut v = Vault::create(&home, &pass(PASS)).unwrap();
     four_keys(&mut v);
     v.save(&pass(PASS)).unwrap();
@@ -304,7 +338,7 @@ impl Disk for FailingDisk {
 fn a_failed_write_leaves_the_old_vault_intact() {
     for step in ["write", "rename"] {
         let dir = tempdir();
-        let home = Home::new(&dir);
+        let home = Home::new(&*dir);
         let mut v = Vault::create(&home, &pass(PASS)).unwrap();
         v.add(
             new("bn", Venue::Binance, "freqtrade"),
@@ -316,7 +350,7 @@ fn a_failed_write_leaves_the_old_vault_intact() {
         let vault_before = std::fs::read(home.vault_path()).unwrap();
         let prev_before = std::fs::read(home.prev_path()).unwrap();
 
-        let failing = Home::new(&dir).with_disk(Arc::new(FailingDisk { step }));
+        let failing = Home::new(&*dir).with_disk(Arc::new(FailingDisk { step }));
         let mut v = Vault::open(&failing, &pass(PASS)).unwrap();
         v.add(
             new("by", Venue::Bybit, "pybit"),
@@ -356,7 +390,8 @@ fn a_failed_write_leaves_the_old_vault_intact() {
 
 #[test]
 fn one_real_key_per_service() {
-    let home = Home::new(tempdir());
+    let home_dir = tempdir();
+    let home = Home::new(&*home_dir);
     let mut v = Vault::create(&home, &pass(PASS)).unwrap();
     v.add(
         new("bn", Venue::Binance, "freqtrade"),
@@ -402,7 +437,8 @@ fn one_real_key_per_service() {
 
 #[test]
 fn malformed_credentials_name_the_field_never_the_value() {
-    let home = Home::new(tempdir());
+    let home_dir = tempdir();
+    let home = Home::new(&*home_dir);
     let mut v = Vault::create(&home, &pass(PASS)).unwrap();
     let bad_pem =
         "-----BEGIN EC PRIVATE KEY-----\nTOPSECRETnotbase64\n-----END EC PRIVATE KEY-----\n";
@@ -489,7 +525,8 @@ fn identity_mode_for_unattended_servers() {
     let keys = tempdir();
     let (id_path, _) = identity_file(&keys, "server.key");
     let (other_path, _) = identity_file(&keys, "other.key");
-    let home = Home::new(tempdir());
+    let home_dir = tempdir();
+    let home = Home::new(&*home_dir);
     let key = Key::identity_file(&id_path).unwrap();
     let mut v = Vault::create(&home, &key).unwrap();
     four_keys(&mut v);
@@ -525,7 +562,8 @@ fn identity_mode_for_unattended_servers() {
 fn export_import_round_trip() {
     let keys = tempdir();
     let (id_path, recipient) = identity_file(&keys, "backup.key");
-    let home = Home::new(tempdir());
+    let home_dir = tempdir();
+    let home = Home::new(&*home_dir);
     let mut v = Vault::create(&home, &pass(PASS)).unwrap();
     four_keys(&mut v);
     v.save(&pass(PASS)).unwrap();
@@ -534,7 +572,8 @@ fn export_import_round_trip() {
     assert!(text.starts_with("-----BEGIN AGE ENCRYPTED FILE-----"));
     assert!(!text.contains(BN_SECRET));
 
-    let home2 = Home::new(tempdir());
+    let home2_dir = tempdir();
+    let home2 = Home::new(&*home2_dir);
     let mut v2 = Vault::create(&home2, &pass("another passphrase")).unwrap();
     let id = Key::identity_file(&id_path).unwrap();
     let mut labels = v2.import(&backup, &id).unwrap();
@@ -583,7 +622,8 @@ fn export_import_round_trip() {
 
 #[test]
 fn debug_output_has_no_secrets() {
-    let home = Home::new(tempdir());
+    let home_dir = tempdir();
+    let home = Home::new(&*home_dir);
     let mut v = Vault::create(&home, &pass(PASS)).unwrap();
     four_keys(&mut v);
     let dbg = format!("{v:?} {:?} {:?}", v.entries(), pass(PASS));
@@ -601,7 +641,8 @@ fn debug_output_has_no_secrets() {
 
 #[test]
 fn open_without_a_vault_says_what_to_do() {
-    let home = Home::new(tempdir());
+    let home_dir = tempdir();
+    let home = Home::new(&*home_dir);
     assert_eq!(Vault::probe(&home).unwrap(), None);
     let err = Vault::open(&home, &pass(PASS)).unwrap_err();
     assert!(err.to_string().contains("keyfence init"), "{err}");

@@ -1,6 +1,7 @@
 //! What the audit's end-to-end tests share: the binary, a temporary home, the simulator as a
-//! child process, and `vault add` with a credential on stdin.
-#![allow(dead_code)] // each test binary uses its own part
+//! child process, and `vault add` with a credential on stdin. The temp dir guard is used by
+//! every test binary of this crate.
+#![allow(dead_code, clippy::unwrap_used)] // each test binary uses its own part
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -14,11 +15,44 @@ pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_keyfence"))
 }
 
-pub fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("keyfence-audit-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A fresh temp dir, removed when dropped. A failing test keeps it, and says where, so it can
+/// be looked at.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// Empty and ready at `path` (what an earlier run left there is removed first).
+    pub fn at(path: PathBuf) -> TempDir {
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+}
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TempDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("test failed: keeping {}", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+pub fn tempdir(name: &str) -> TempDir {
+    TempDir::at(std::env::temp_dir().join(format!("keyfence-audit-{name}-{}", std::process::id())))
 }
 
 /// A running `keyfence sim`, killed when dropped.

@@ -45,7 +45,34 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-pub fn tempdir(tag: &str) -> PathBuf {
+/// A temp dir, removed when dropped. A failing test keeps it, and says where, so it can be
+/// looked at.
+pub struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TempDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("test failed: keeping {}", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+pub fn tempdir(tag: &str) -> TempDir {
     static N: AtomicUsize = AtomicUsize::new(0);
     let d = std::env::temp_dir().join(format!(
         "keyfence-gw-{tag}-{}-{}",
@@ -54,7 +81,7 @@ pub fn tempdir(tag: &str) -> PathBuf {
     ));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
-    d
+    TempDir(d)
 }
 
 /// The vault label of each venue's real key.
@@ -339,7 +366,8 @@ pub fn db_path(home: &Path) -> PathBuf {
 pub struct World {
     pub sim: RunningSim,
     pub gw: RunningGateway,
-    pub home: PathBuf,
+    /// Removed with the world, after the gateway and the simulator (kept if the test fails).
+    pub home: TempDir,
     pub admin: String,
 }
 
@@ -393,7 +421,7 @@ impl World {
     pub async fn stop(self) {
         self.gw.shutdown().await;
         self.sim.shutdown().await;
-        let _ = std::fs::remove_dir_all(&self.home);
+        drop(self.home);
     }
 }
 
