@@ -143,6 +143,15 @@ fn demo_key(venue: Venue, rng: &SystemRandom) -> anyhow::Result<DemoKey> {
     })
 }
 
+/// The demo's throwaway home, removed however the demo ends (an error included).
+struct Scratch(std::path::PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -326,9 +335,12 @@ async fn audit_tour(
     use keyfence_vault::{Home, Key, NewEntry, Purpose, Tier, Vault};
 
     println!("== the vault and the audit");
-    let dir =
-        std::env::temp_dir().join(format!("keyfence-demo-{}-{}", std::process::id(), now_ms()));
-    let home = Home::new(&dir);
+    let dir = Scratch(std::env::temp_dir().join(format!(
+        "keyfence-demo-{}-{}",
+        std::process::id(),
+        now_ms()
+    )));
+    let home = Home::new(&dir.0);
     home.init()?;
     // A throwaway vault, encrypted to a fresh age identity that dies with the demo.
     let key = Key::Identity(vec![age::x25519::Identity::generate()]);
@@ -408,7 +420,7 @@ async fn audit_tour(
     println!(
         "\n  (`keyfence audit --all` shows every key's findings; --format json|markdown|sarif)\n"
     );
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(dir);
     let all_audited = reports.iter().all(|r| r.outcome.is_ok());
     let risky_flagged = reports
         .iter()
@@ -433,12 +445,12 @@ async fn gateway_tour(
     let base = sim
         .base_url(venue)
         .ok_or_else(|| anyhow!("binance did not start"))?;
-    let dir = std::env::temp_dir().join(format!(
+    let dir = Scratch(std::env::temp_dir().join(format!(
         "keyfence-demo-gw-{}-{}",
         std::process::id(),
         now_ms()
-    ));
-    let home = Home::new(&dir);
+    )));
+    let home = Home::new(&dir.0);
     home.init()?;
     let key = Key::Identity(vec![age::x25519::Identity::generate()]);
     let mut vault = Vault::create(&home, &key)?;
@@ -475,7 +487,7 @@ price_band_pct = "2"
     for line in toml.lines().filter(|l| !l.is_empty()) {
         println!("    {line}");
     }
-    let cfg_path = dir.join("gateway.toml");
+    let cfg_path = dir.0.join("gateway.toml");
     std::fs::write(&cfg_path, &toml)?;
     let cfg = GatewayConfig::load(&cfg_path)?;
 
@@ -676,7 +688,7 @@ price_band_pct = "2"
     // Shutdown waits for every holder of the gateway to let go.
     drop(gw);
     running.shutdown().await;
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(dir);
     println!();
     Ok(wrong == 0 && verified && tickers <= 2)
 }
