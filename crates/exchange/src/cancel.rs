@@ -10,7 +10,7 @@
 //! | venue    | list                                              | cancel                                            |
 //! |----------|---------------------------------------------------|---------------------------------------------------|
 //! | Binance  | `GET /api/v3/openOrders` (all symbols)            | `DELETE /api/v3/openOrders?symbol=S` per symbol   |
-//! | Bybit    | `GET /v5/order/realtime` spot; linear per settle coin | `POST /v5/order/cancel-all` per category (and symbol for linear) |
+//! | Bybit    | `GET /v5/order/realtime` spot; linear per settle coin; inverse | `POST /v5/order/cancel-all` per category (and symbol for linear and inverse) |
 //! | OKX      | `GET /api/v5/trade/orders-pending`; algo orders: `GET /api/v5/trade/orders-algo-pending` per type | `POST /api/v5/trade/cancel-batch-orders`, ≤ 20 each; algo orders `POST /api/v5/trade/cancel-algos` or (trailing, iceberg, TWAP) `cancel-advance-algos`, ≤ 10 each |
 //! | Coinbase | `GET /api/v3/brokerage/orders/historical/batch?order_status=OPEN` | `POST /api/v3/brokerage/orders/batch_cancel`, ≤ 100 each |
 //! | Kraken   | —                                                 | `POST /0/private/CancelAll`                       |
@@ -80,7 +80,7 @@ pub struct OpenOrder {
     pub symbol: String,
     /// The venue's order id, as a string.
     pub order_id: String,
-    /// Bybit: the category the order was listed under (`spot`, `linear`), which its cancel
+    /// Bybit: the category the order was listed under (`spot`, `linear`, `inverse`), which its cancel
     /// request must name; OKX: `algo` or `advance-algo` for algo orders (cancelled by algo id,
     /// through their own endpoints). `None` elsewhere.
     pub category: Option<String>,
@@ -104,6 +104,13 @@ pub fn list_open_requests(venue: Venue) -> Vec<HttpRequest> {
                     ),
                 )
             }));
+            // Inverse contracts need no symbol or coin to be listed (every account type has
+            // them). Options are left out: classic accounts have none and would refuse the
+            // listing, which would report a failure on every kill switch.
+            out.push(HttpRequest::new(
+                "GET",
+                "/v5/order/realtime?category=inverse&openOnly=0&limit=50",
+            ));
             out
         }
         Venue::Okx => {
@@ -564,6 +571,7 @@ mod tests {
                 order("BTCUSDT", "1", Some("spot")),
                 order("BTCUSDT", "2", Some("linear")),
                 order("ETHUSDT", "3", Some("linear")),
+                order("BTCUSD", "4", Some("inverse")),
             ],
             Venue::Okx => (0..45)
                 .map(|i| order("BTC-USDT", &i.to_string(), None))
@@ -685,7 +693,7 @@ mod tests {
     }
 
     #[test]
-    fn bybit_cancels_spot_per_kind_and_linear_per_symbol() {
+    fn bybit_cancels_spot_per_kind_and_contracts_per_symbol() {
         let reqs = cancel_requests(Venue::Bybit, &sample(Venue::Bybit));
         let bodies: Vec<Value> = reqs
             .iter()
@@ -694,6 +702,7 @@ mod tests {
         assert_eq!(
             bodies,
             [
+                json!({"category": "inverse", "symbol": "BTCUSD"}),
                 json!({"category": "linear", "symbol": "BTCUSDT"}),
                 json!({"category": "linear", "symbol": "ETHUSDT"}),
                 json!({"category": "spot", "orderFilter": "Order"}),
