@@ -143,7 +143,7 @@ fn demo_key(venue: Venue, rng: &SystemRandom) -> anyhow::Result<DemoKey> {
     })
 }
 
-/// The demo's throwaway home, removed however the demo ends (an error included).
+/// The demo's throwaway home, removed when the demo returns (with an error too).
 struct Scratch(std::path::PathBuf);
 
 impl Drop for Scratch {

@@ -654,6 +654,37 @@ mod tests {
         assert_eq!(first["order_ids"].as_array().unwrap().len(), 100);
     }
 
+    /// Bybit: spot, linear per settle coin (Bybit requires one there) and inverse (no coin or
+    /// symbol needed) are listed; options are not (see `list_open_requests`).
+    #[test]
+    fn bybit_lists_spot_linear_per_settle_coin_and_inverse() {
+        let listed: Vec<(String, Option<String>)> = list_open_requests(Venue::Bybit)
+            .iter()
+            .map(|r| {
+                assert_eq!(
+                    (r.method.as_str(), r.path.as_str()),
+                    ("GET", "/v5/order/realtime")
+                );
+                let p = crate::params::Params::parse(&r.query).unwrap();
+                assert_eq!(p.get("openOnly"), Some("0"), "{}", r.query);
+                (
+                    p.get("category").unwrap().to_owned(),
+                    p.get("settleCoin").map(str::to_owned),
+                )
+            })
+            .collect();
+        let want = |c: &str, coin: Option<&str>| (c.to_owned(), coin.map(str::to_owned));
+        assert_eq!(
+            listed,
+            [
+                want("spot", None),
+                want("linear", Some("USDT")),
+                want("linear", Some("USDC")),
+                want("inverse", None),
+            ]
+        );
+    }
+
     /// Every algo type a bot may place through the gateway is listed by the kill switch.
     #[test]
     fn okx_lists_every_algo_type_the_gateway_lets_through() {
