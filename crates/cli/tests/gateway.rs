@@ -9,20 +9,14 @@ mod common;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::TempDir;
+use common::{TempDir, unique_path};
 
 const PASS: &str = "gateway-cli-test-passphrase";
 const REAL_SECRET: &str = "binance-trader-secret-0123456789";
 
 fn tempdir(tag: &str) -> TempDir {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    TempDir::at(std::env::temp_dir().join(format!(
-        "keyfence-cli-gw-{tag}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    )))
+    TempDir::at(unique_path(&format!("keyfence-cli-gw-{tag}")))
 }
 
 fn kf(home: &Path) -> Command {

@@ -8,9 +8,8 @@ mod common;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::TempDir;
+use common::{TempDir, unique_path};
 
 const PASS: &str = "Tr0ub4dor&3-vault-pass";
 const NEW_PASS: &str = "n3w-vault-passphrase-after-passwd";
@@ -20,12 +19,7 @@ const OKX_SECRET: &str = "okx-trader-secret-0123456789";
 const OKX_PASSPHRASE: &str = "Passphrase1!";
 
 fn tempdir(tag: &str) -> TempDir {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    TempDir::at(std::env::temp_dir().join(format!(
-        "keyfence-cli-vault-{tag}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    )))
+    TempDir::at(unique_path(&format!("keyfence-cli-vault-{tag}")))
 }
 
 fn repo() -> PathBuf {

@@ -6,7 +6,6 @@
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use keyfence_types::{Credential, SecretString, Venue};
 use keyfence_vault::{Disk, Home, Key, Mode, NewEntry, Purpose, RealDisk, Tier, Vault, VaultError};
@@ -20,42 +19,12 @@ const OKX_SECRET: &str = "okx-trader-secret-0123456789";
 const OKX_PASS: &str = "Passphrase1!";
 const KRAKEN_SECRET: &str = "a3Jha2VuLXRyYWRlci1zZWNyZXQtMDEyMzQ1Njc4OQ==";
 
-/// A temp dir path (not created: the vault makes its home), removed when dropped. A failing
-/// test keeps it, and says where, so it can be looked at.
-struct TempDir(PathBuf);
-
-impl std::ops::Deref for TempDir {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl AsRef<Path> for TempDir {
-    fn as_ref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("test failed: keeping {}", self.0.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
+#[path = "../../../tests/support/tempdir.rs"]
+mod support;
+use support::TempDir;
 
 fn tempdir() -> TempDir {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let d = std::env::temp_dir().join(format!(
-        "keyfence-vault-test-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    TempDir(d)
+    TempDir::unmade(support::unique_path("keyfence-vault-test"))
 }
 
 /// A cheap scrypt work factor so the suite stays fast; real vaults use age's calibrated one.

@@ -4,7 +4,7 @@
 #![allow(dead_code, clippy::unwrap_used)] // each test binary uses its own part
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 
 use serde_json::Value;
@@ -15,41 +15,10 @@ pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_keyfence"))
 }
 
-/// A fresh temp dir, removed when dropped. A failing test keeps it, and says where, so it can
-/// be looked at.
-pub struct TempDir(PathBuf);
-
-impl TempDir {
-    /// Empty and ready at `path` (what an earlier run left there is removed first).
-    pub fn at(path: PathBuf) -> TempDir {
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).unwrap();
-        TempDir(path)
-    }
-}
-
-impl std::ops::Deref for TempDir {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl AsRef<Path> for TempDir {
-    fn as_ref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("test failed: keeping {}", self.0.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
+#[path = "../../../../tests/support/tempdir.rs"]
+mod support;
+#[allow(unused_imports)] // each test binary uses its own part
+pub use support::{TempDir, unique_path};
 
 pub fn tempdir(name: &str) -> TempDir {
     TempDir::at(std::env::temp_dir().join(format!("keyfence-audit-{name}-{}", std::process::id())))

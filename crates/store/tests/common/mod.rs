@@ -3,7 +3,6 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use keyfence_store::{CheckpointSigner, NewEntry, Store, StoreOptions};
@@ -12,26 +11,17 @@ use rust_decimal::Decimal;
 use sqlx::SqlitePool;
 use sqlx::sqlite::SqliteConnectOptions;
 
-pub struct TempDir(PathBuf);
+#[path = "../../../../tests/support/tempdir.rs"]
+mod support;
+pub use support::TempDir;
 
 impl TempDir {
+    /// A fresh directory for one test's store.
     pub fn new(name: &str) -> TempDir {
-        static N: AtomicU64 = AtomicU64::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let dir =
-            std::env::temp_dir().join(format!("keyfence-store-{name}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
+        TempDir::at(support::unique_path(&format!("keyfence-store-{name}")))
     }
     pub fn db(&self) -> PathBuf {
-        self.0.join("keyfence.db")
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        self.join("keyfence.db")
     }
 }
 
