@@ -130,8 +130,9 @@ pub struct ServeArgs {
     /// The gateway config (TOML; docs/gateway.md).
     #[arg(long, short, value_name = "FILE")]
     pub config: PathBuf,
-    /// Threads that serve requests (default: one per core). On a small machine shared with the
-    /// bots and other services, 1 saves the hand-offs between threads (see docs/benchmarks.md).
+    /// Threads that serve requests (default: one per core). Each runs the connections handed
+    /// to it from start to finish on a runtime of its own, with its own connections to the
+    /// exchange, so a request never changes threads (see docs/benchmarks.md).
     #[arg(long, value_name = "N", env = "KEYFENCE_THREADS", value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub threads: Option<u16>,
 }
@@ -141,7 +142,11 @@ pub async fn serve(g: &Globals, args: ServeArgs) -> Result<()> {
     let home = home(g)?;
     let vault = unlock_with_secrets(g, &home)?;
     let stop = crate::StopSignal::install().map_err(|e| failure(1, format!("{e:#}")))?;
-    let running = keyfence_gateway::start(cfg, home.dir(), vault)
+    let threads = match args.threads {
+        Some(n) => usize::from(n),
+        None => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+    };
+    let running = keyfence_gateway::start_with(cfg, home.dir(), vault, threads)
         .await
         .map_err(|e| failure(1, e.to_string()))?;
     let bots = running.gateway.bots();

@@ -125,10 +125,10 @@ fn main() -> ExitCode {
         other => other,
     };
     let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Command::Serve(args) = &command
-        && let Some(n) = args.threads
-    {
-        builder.worker_threads(usize::from(n));
+    // The gateway serves requests on threads of its own (`--threads`); this runtime only
+    // accepts connections and runs the background tasks.
+    if let Command::Serve(_) = &command {
+        builder.worker_threads(1);
     }
     let rt = match builder.enable_all().build() {
         Ok(rt) => rt,

@@ -24,7 +24,7 @@ pub mod server;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use config::{ConfigError, GatewayConfig};
-pub use server::{RunningGateway, StartError, start};
+pub use server::{RunningGateway, StartError, start, start_with};
 
 /// Wall-clock now in Unix milliseconds.
 pub fn now_ms() -> i64 {

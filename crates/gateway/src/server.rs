@@ -57,6 +57,8 @@ pub enum StartError {
     },
     #[error("TLS for {venue}: {why}")]
     Tls { venue: Venue, why: String },
+    #[error("cannot start a serving thread: {0}")]
+    Threads(std::io::Error),
 }
 
 /// A started gateway.
@@ -68,6 +70,7 @@ pub struct RunningGateway {
     stop: watch::Sender<bool>,
     listeners: JoinSet<()>,
     background: JoinSet<()>,
+    shards: Vec<Shard>,
     drain: Duration,
 }
 
@@ -79,8 +82,15 @@ impl RunningGateway {
         let gw = &self.gateway;
         let listeners = &mut self.listeners;
         let background = &mut self.background;
+        let shards = &mut self.shards;
         let drain = async {
+            // The listeners stop accepting; each shard then ends once its connections have.
             while listeners.join_next().await.is_some() {}
+            for shard in shards.iter_mut() {
+                if let Some(done) = shard.served.take() {
+                    let _ = done.await;
+                }
+            }
             background.abort_all();
             while background.join_next().await.is_some() {}
             // Every request's handler holds the gateway: this handle is the last one left
@@ -96,15 +106,135 @@ impl RunningGateway {
             self.listeners.abort_all();
         }
         self.background.abort_all();
+        // The shards' runtimes end (a task still running there is dropped with them).
+        for shard in self.shards.drain(..) {
+            shard.release().await;
+        }
         self.gateway.store.close().await;
     }
 }
 
-/// Open the store, load the real keys and the bots, bind every listener and start serving.
+/// One serving thread: a single-threaded runtime that runs the connections handed to it, from
+/// their first byte to their last (the request's work, the forward on its own connections to
+/// the exchange, the answer), so an order is never handed between threads on its way.
+struct Shard {
+    /// Resolves when every connection handed to the shard has ended (after the listeners stop).
+    served: Option<tokio::sync::oneshot::Receiver<()>>,
+    /// Dropped (by the shutdown, or with the gateway) to end the shard's runtime and whatever
+    /// still runs on it.
+    release: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// A connection accepted by a listener, on its way to a shard.
+struct Accepted {
+    stream: std::net::TcpStream,
+    peer: SocketAddr,
+    venue: Venue,
+    tls: Option<TlsAcceptor>,
+    stop: watch::Receiver<bool>,
+}
+
+type ShardInbox = tokio::sync::mpsc::UnboundedSender<Accepted>;
+
+impl Shard {
+    /// The shard and where to hand it connections (it ends once every sender is gone and its
+    /// connections have ended).
+    fn spawn(n: usize, gw: Arc<Gateway>) -> std::io::Result<(Shard, ShardInbox)> {
+        let (conns, mut inbox) = tokio::sync::mpsc::unbounded_channel::<Accepted>();
+        let (served_tx, served) = tokio::sync::oneshot::channel();
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let thread = std::thread::Builder::new()
+            .name(format!("keyfence-serve-{n}"))
+            .spawn(move || {
+                let work = async move {
+                    let mut running = JoinSet::new();
+                    loop {
+                        tokio::select! {
+                            got = inbox.recv() => match got {
+                                Some(a) => { running.spawn(connection(a, gw.clone())); }
+                                None => break,
+                            },
+                            Some(_) = running.join_next(), if !running.is_empty() => {}
+                        }
+                    }
+                    // The shutdown counts the gateway's handles: this one goes first.
+                    drop(gw);
+                    while running.join_next().await.is_some() {}
+                    let _ = served_tx.send(());
+                    // Requests whose bot hung up finish on tasks of their own, here: the
+                    // runtime runs them until it is released.
+                    std::future::pending::<()>().await;
+                };
+                rt.block_on(async move {
+                    tokio::select! {
+                        () = work => {}
+                        _ = released => {}
+                    }
+                });
+            })?;
+        Ok((
+            Shard {
+                served: Some(served),
+                release: Some(release),
+                thread: Some(thread),
+            },
+            conns,
+        ))
+    }
+
+    /// End the shard's runtime and wait for its thread.
+    async fn release(mut self) {
+        drop(self.release.take());
+        if let Some(t) = self.thread.take() {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
+    }
+}
+
+async fn connection(a: Accepted, gw: Arc<Gateway>) {
+    let Ok(stream) = tokio::net::TcpStream::from_std(a.stream) else {
+        return;
+    };
+    let (venue, peer) = (a.venue, a.peer);
+    let svc = service_fn(move |req: hyper::Request<Incoming>| {
+        let gw = gw.clone();
+        async move { Ok::<_, Infallible>(answer(gw, venue, req, peer).await) }
+    });
+    match a.tls {
+        Some(acceptor) => {
+            let Ok(Ok(stream)) =
+                tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await
+            else {
+                return;
+            };
+            drive(TokioIo::new(stream), svc, a.stop).await;
+        }
+        None => drive(TokioIo::new(stream), svc, a.stop).await,
+    }
+}
+
+/// [`start_with`] one serving thread per core.
 pub async fn start(
     config: GatewayConfig,
     home: &Path,
     vault: Vault,
+) -> Result<RunningGateway, StartError> {
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    start_with(config, home, vault, threads).await
+}
+
+/// Open the store, load the real keys and the bots, bind every listener and start serving on
+/// `threads` serving threads (each a runtime of its own that runs the connections handed to it;
+/// the caller's runtime accepts them and runs the background tasks).
+pub async fn start_with(
+    config: GatewayConfig,
+    home: &Path,
+    vault: Vault,
+    threads: usize,
 ) -> Result<RunningGateway, StartError> {
     let rng = ring::rand::SystemRandom::new();
     let db = home.join(&config.gateway.database);
@@ -200,6 +330,13 @@ pub async fn start(
     })?;
     // Reference prices are fetched for the symbols orders name (on first use, then kept fresh).
     let (stop_tx, stop_rx) = watch::channel(false);
+    let mut shards = Vec::new();
+    let mut inboxes = Vec::new();
+    for n in 0..threads.max(1) {
+        let (shard, inbox) = Shard::spawn(n, gw.clone()).map_err(StartError::Threads)?;
+        shards.push(shard);
+        inboxes.push(inbox);
+    }
     let mut listeners = JoinSet::new();
     let mut addrs = BTreeMap::new();
     let mut certs = BTreeMap::new();
@@ -227,7 +364,13 @@ pub async fn start(
             source,
         })?;
         addrs.insert(*venue, addr);
-        listeners.spawn(serve(*venue, tcp, acceptor, gw.clone(), stop_rx.clone()));
+        listeners.spawn(serve(
+            *venue,
+            tcp,
+            acceptor,
+            inboxes.clone(),
+            stop_rx.clone(),
+        ));
     }
 
     let mut background = JoinSet::new();
@@ -261,6 +404,7 @@ pub async fn start(
         stop: stop_tx,
         listeners,
         background,
+        shards,
         drain,
     })
 }
@@ -310,42 +454,34 @@ fn tls_acceptor(
     Ok((TlsAcceptor::from(Arc::new(config)), written))
 }
 
+/// Accept connections and hand them to the shards in turn.
 async fn serve(
     venue: Venue,
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
-    gw: Arc<Gateway>,
+    shards: Vec<ShardInbox>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut conns = JoinSet::new();
+    let mut next = 0usize;
     loop {
         tokio::select! {
             _ = stop.changed() => break,
             accepted = listener.accept() => {
                 let Ok((stream, peer)) = accepted else { continue };
                 let _ = stream.set_nodelay(true);
-                let gw = gw.clone();
-                let tls = tls.clone();
-                let stop = stop.clone();
-                conns.spawn(async move {
-                    let svc = service_fn(move |req: hyper::Request<Incoming>| {
-                        let gw = gw.clone();
-                        async move { Ok::<_, Infallible>(answer(gw, venue, req, peer).await) }
-                    });
-                    match tls {
-                        Some(acceptor) => {
-                            let Ok(Ok(stream)) = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await else { return };
-                            drive(TokioIo::new(stream), svc, stop).await;
-                        }
-                        None => drive(TokioIo::new(stream), svc, stop).await,
-                    }
+                let Ok(stream) = stream.into_std() else { continue };
+                let Some(shard) = shards.get(next % shards.len().max(1)) else { break };
+                next = next.wrapping_add(1);
+                let _ = shard.send(Accepted {
+                    stream,
+                    peer,
+                    venue,
+                    tls: tls.clone(),
+                    stop: stop.clone(),
                 });
             }
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
         }
     }
-    // In-flight requests finish; the caller bounds how long.
-    while conns.join_next().await.is_some() {}
 }
 
 async fn drive<I, S>(io: I, svc: S, mut stop: watch::Receiver<bool>)

@@ -7,9 +7,18 @@ mod common;
 
 use std::time::Duration;
 
-use common::{SPOT_BTC, World, db_path, limit_order, store_options, wait_until};
+use common::{SPOT_BTC, SimLog, World, db_path, limit_order, send, store_options, wait_until};
 use keyfence_exchange::Venue;
 use keyfence_store::Store;
+
+/// How many orders reached the exchange since `mark`.
+async fn orders_reached(log: &SimLog, mark: u64) -> usize {
+    let reached = log.since(mark).await;
+    reached
+        .iter()
+        .filter(|q| q["path"] == "/api/v3/order")
+        .count()
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bot_hanging_up_mid_order_still_gets_its_order_journaled() {
@@ -39,15 +48,7 @@ async fn a_bot_hanging_up_mid_order_still_gets_its_order_journaled() {
     })
     .await;
     assert!(journaled, "{:#?}", store.tail(5).await.unwrap());
-    let reached = log.since(mark).await;
-    assert_eq!(
-        reached
-            .iter()
-            .filter(|q| q["path"] == "/api/v3/order")
-            .count(),
-        1,
-        "{reached:?}"
-    );
+    assert_eq!(orders_reached(&log, mark).await, 1);
     world.stop().await;
 }
 
@@ -74,6 +75,56 @@ async fn a_clean_stop_writes_what_is_queued_and_lets_the_store_go() {
             && e.upstream_status == Some(200)),
         "{tail:#?}"
     );
+    store.close().await;
+    sim.shutdown().await;
+    drop(home);
+}
+
+/// A stop while orders are at the exchange, on connections spread over the serving threads:
+/// each order still gets the exchange's answer, and each is journaled before the store closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_lets_the_orders_in_flight_on_every_serving_thread_finish() {
+    let world = World::start(SPOT_BTC).await;
+    let bot = world.bot("drained", Venue::Binance, "spot", &[]).await;
+    let log = world.sim_log();
+    log.faults(Venue::Binance, serde_json::json!({ "latency_ms": 400 }))
+        .await;
+    let mark = log.mark().await;
+    // Five connections: the listener hands them to the two serving threads in turn.
+    let mut sent = Vec::new();
+    for n in 1..=5 {
+        let mut order = limit_order(Venue::Binance, n, "59000", "0.001");
+        bot.sign(&mut order);
+        let addr = bot.addr;
+        sent.push(tokio::spawn(async move { send(addr, &order).await }));
+    }
+    // The exchange answers after 400 ms: at 150 ms all five are on their way, none answered.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(
+        sent.iter().all(|s| !s.is_finished()),
+        "an order was answered early"
+    );
+    let World { sim, gw, home, .. } = world;
+    gw.shutdown().await;
+    for s in sent {
+        let r = s.await.unwrap();
+        assert!(r.ok(), "{} {}", r.status, r.body);
+    }
+    let store = Store::open(&db_path(&home), store_options()).await.unwrap();
+    assert_eq!(store.recover_pending().await.unwrap(), 0);
+    let orders = store
+        .tail(20)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| {
+            e.path.as_deref() == Some("/api/v3/order")
+                && e.decision == "allow"
+                && e.upstream_status == Some(200)
+        })
+        .count();
+    assert_eq!(orders, 5);
+    assert_eq!(orders_reached(&log, mark).await, 5);
     store.close().await;
     sim.shutdown().await;
     drop(home);

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
+use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -88,13 +89,18 @@ pub(crate) enum Failure {
 /// A connection's request side.
 type Conn = SendRequest<Full<Bytes>>;
 
+/// One thread's unused connections per origin, with when each was last used.
+type Idle = HashMap<Origin, Vec<(Conn, Instant)>>;
+
 pub(crate) struct Client {
     tls: TlsConnector,
     /// What connecting (every address of a host together) may take: less than an attempt's
     /// timeout, so a host that does not answer is a connect error (nothing sent).
     connect_budget: Duration,
-    /// Unused connections per origin, with when each was last used.
-    idle: Mutex<HashMap<Origin, Vec<(Conn, Instant)>>>,
+    /// Unused connections per thread. A connection is driven by a task on the runtime of the
+    /// thread that opened it, so only that thread takes it again: a gateway's serving thread
+    /// (one runtime each) then never wakes another thread to send a request or read its answer.
+    idle: Mutex<HashMap<ThreadId, Idle>>,
 }
 
 impl std::fmt::Debug for Client {
@@ -172,7 +178,9 @@ impl Client {
         loop {
             let (mut conn, since) = {
                 let mut idle = self.idle.lock().ok()?;
-                idle.get_mut(origin)?.pop()?
+                idle.get_mut(&std::thread::current().id())?
+                    .get_mut(origin)?
+                    .pop()?
             };
             if conn.is_closed() || since.elapsed() > IDLE {
                 continue;
@@ -189,8 +197,9 @@ impl Client {
             return;
         }
         if let Ok(mut idle) = self.idle.lock() {
-            let Some(list) = idle.get_mut(origin) else {
-                idle.insert(origin.clone(), vec![(conn, Instant::now())]);
+            let mine = idle.entry(std::thread::current().id()).or_default();
+            let Some(list) = mine.get_mut(origin) else {
+                mine.insert(origin.clone(), vec![(conn, Instant::now())]);
                 return;
             };
             // Closed and expired ones are skipped at checkout; swept only when the list is full.

@@ -415,11 +415,46 @@ impl Upstream {
 /// what parsing `{base}{path}?{query}` as a URL gives (dot segments resolved, what a URL may not
 /// carry percent-encoded), as the client that came before this one sent it.
 fn target(base: &url::Url, req: &HttpRequest) -> String {
+    if let Some(t) = plain_target(base, req) {
+        return t;
+    }
     let mut url = base.clone();
     let path = format!("{}{}", url.path().trim_end_matches('/'), req.path);
     url.set_path(&path);
     url.set_query((!req.query.is_empty()).then_some(req.query.as_str()));
     url[url::Position::BeforePath..].to_owned()
+}
+
+/// [`target`] without a URL parse, when the parse would change nothing: the base has no path,
+/// and the path and query hold only bytes that a URL keeps as they are, with no dot segment
+/// (no `.` after a `/`, no encoded dot) and no backslash. An exchange's own paths and signed
+/// queries are of this kind; anything else takes the parse.
+fn plain_target(base: &url::Url, req: &HttpRequest) -> Option<String> {
+    // Kept as they are in a path and in a query (special schemes), and never a separator
+    // other than `/` in the path or `&`/`=` in the query.
+    fn plain(b: u8) -> bool {
+        b.is_ascii_alphanumeric() || b"-_~!$&()*+,;=:@/%".contains(&b)
+    }
+    let path = req.path.as_bytes();
+    let query = req.query.as_bytes();
+    let no_dots =
+        !req.path.contains("/.") && !req.path.contains("%2e") && !req.path.contains("%2E");
+    let dots_ok = |b: &[u8]| b.iter().all(|&c| plain(c) || c == b'.');
+    if base.path() != "/"
+        || path.first() != Some(&b'/')
+        || !no_dots
+        || !dots_ok(path)
+        || !query.iter().all(|&c| plain(c) || c == b'.' || c == b'?')
+    {
+        return None;
+    }
+    let mut t = String::with_capacity(req.path.len() + 1 + req.query.len());
+    t.push_str(&req.path);
+    if !req.query.is_empty() {
+        t.push('?');
+        t.push_str(&req.query);
+    }
+    Some(t)
 }
 
 pub(crate) fn source_chain(e: &dyn std::error::Error) -> String {
@@ -486,6 +521,69 @@ mod tests {
             up.request("not a url", &HttpRequest::new("GET", "/")),
             Err(UpstreamError::BadUrl(_))
         ));
+    }
+
+    /// The shortcut gives what the URL parse gives, whenever it is taken; here over every
+    /// path and query up to three characters long from an alphabet of the bytes it accepts,
+    /// the separators, dots and what a URL encodes or rewrites, and over paths of the venues.
+    #[test]
+    fn the_plain_target_is_what_the_parse_gives() {
+        let alphabet = [
+            "a", "Z", "0", "-", "_", "~", "!", "$", "&", "'", "(", "*", "+", ",", ";", "=", ":",
+            "@", "/", "%", "%2e", "%2E", "%41", ".", "..", "?", "#", " ", "\\", "\"", "<", ">",
+            "`", "{", "|", "^", "[", "\u{7f}", "\u{1}", "\u{e9}",
+        ];
+        let mut words = vec![String::new()];
+        for _ in 0..3 {
+            let longer: Vec<String> = words
+                .iter()
+                .flat_map(|w| alphabet.iter().map(move |c| format!("{w}{c}")))
+                .collect();
+            words.extend(longer);
+        }
+        words.sort();
+        words.dedup();
+        let base = url::Url::parse("http://127.0.0.1:9101").unwrap();
+        let parsed = |req: &HttpRequest| {
+            let mut url = base.clone();
+            let path = format!("{}{}", url.path().trim_end_matches('/'), req.path);
+            url.set_path(&path);
+            url.set_query((!req.query.is_empty()).then_some(req.query.as_str()));
+            url[url::Position::BeforePath..].to_owned()
+        };
+        let mut taken = 0;
+        let mut check = |path: &str, query: &str| {
+            let mut req = HttpRequest::new("POST", "/");
+            req.path = path.to_owned();
+            req.query = query.to_owned();
+            if let Some(fast) = plain_target(&base, &req) {
+                taken += 1;
+                assert_eq!(fast, parsed(&req), "path {path:?} query {query:?}");
+            }
+        };
+        for w in &words {
+            check(&format!("/{w}"), "a=1");
+            check("/api/v3/order", w);
+            check(&format!("/v5/{w}/x"), &format!("k={w}"));
+        }
+        for (path, query) in [
+            (
+                "/api/v3/order",
+                "symbol=BTCUSDT&side=BUY&timestamp=1&signature=ab12",
+            ),
+            ("/api/v3/order", ""),
+            ("/0/private/AddOrder", ""),
+            ("/api/v5/trade/order", ""),
+            (
+                "/api/v3/brokerage/orders/historical/batch",
+                "order_status=OPEN&limit=100",
+            ),
+        ] {
+            check(path, query);
+        }
+        assert!(taken > 1000, "the shortcut was taken only {taken} times");
+        let prefixed = url::Url::parse("https://api.example.com/prefix").unwrap();
+        assert!(plain_target(&prefixed, &HttpRequest::new("GET", "/x")).is_none());
     }
 
     /// Binance signs in the query: no error text may carry it.

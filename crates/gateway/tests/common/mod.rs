@@ -350,7 +350,11 @@ impl World {
         let text = gateway_toml(&sim, &BTreeMap::new(), policies);
         std::fs::write(&cfg_path, &text).unwrap();
         let config = GatewayConfig::parse(&text, &cfg_path).unwrap();
-        let gw = keyfence_gateway::start(config, &home, vault).await.unwrap();
+        // Two serving threads whatever the machine: every test crosses threads as production
+        // does on a multi-core host (the listener hands connections to them in turn).
+        let gw = keyfence_gateway::start_with(config, &home, vault, 2)
+            .await
+            .unwrap();
         let admin = format!("http://{}", sim.admin);
         World {
             sim,
