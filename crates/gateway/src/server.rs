@@ -117,11 +117,14 @@ impl RunningGateway {
 /// One serving thread: a single-threaded runtime that runs the connections handed to it, from
 /// their first byte to their last (the request's work, the forward on its own connections to
 /// the exchange, the answer), so an order is never handed between threads on its way.
+///
+/// It ends by itself once its connections have ended and the gateway is gone (a request whose
+/// bot hung up finishes on a task of its own there first), or at once when released after a
+/// drain that ran out of time.
 struct Shard {
     /// Resolves when every connection handed to the shard has ended (after the listeners stop).
     served: Option<tokio::sync::oneshot::Receiver<()>>,
-    /// Dropped (by the shutdown, or with the gateway) to end the shard's runtime and whatever
-    /// still runs on it.
+    /// Sent to end the shard's runtime and whatever still runs on it.
     release: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -137,19 +140,35 @@ struct Accepted {
 
 type ShardInbox = tokio::sync::mpsc::UnboundedSender<Accepted>;
 
+/// What a released runtime gives its tasks to end before it drops them.
+const RELEASE_GRACE: Duration = Duration::from_secs(1);
+
 impl Shard {
-    /// The shard and where to hand it connections (it ends once every sender is gone and its
-    /// connections have ended).
-    fn spawn(n: usize, gw: Arc<Gateway>) -> std::io::Result<(Shard, ShardInbox)> {
+    /// The shard and where to hand it connections.
+    fn spawn(n: usize, gw: &Arc<Gateway>) -> std::io::Result<(Shard, ShardInbox)> {
         let (conns, mut inbox) = tokio::sync::mpsc::unbounded_channel::<Accepted>();
         let (served_tx, served) = tokio::sync::oneshot::channel();
         let (release, released) = tokio::sync::oneshot::channel::<()>();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
+        let (built_tx, built) = std::sync::mpsc::channel::<std::io::Result<()>>();
+        let gw = Arc::clone(gw);
         let thread = std::thread::Builder::new()
             .name(format!("keyfence-serve-{n}"))
             .spawn(move || {
+                // Built here: a runtime may not be dropped where the caller's runs.
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => {
+                        let _ = built_tx.send(Ok(()));
+                        rt
+                    }
+                    Err(e) => {
+                        let _ = built_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let gone = Arc::downgrade(&gw);
                 let work = async move {
                     let mut running = JoinSet::new();
                     loop {
@@ -165,17 +184,25 @@ impl Shard {
                     drop(gw);
                     while running.join_next().await.is_some() {}
                     let _ = served_tx.send(());
-                    // Requests whose bot hung up finish on tasks of their own, here: the
-                    // runtime runs them until it is released.
-                    std::future::pending::<()>().await;
+                    // Requests whose bot hung up finish on tasks of their own here, each
+                    // holding the gateway: the runtime runs them until the gateway is gone.
+                    while gone.strong_count() > 0 {
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
                 };
                 rt.block_on(async move {
                     tokio::select! {
                         () = work => {}
-                        _ = released => {}
+                        Ok(()) = released => {}
                     }
                 });
+                rt.shutdown_timeout(RELEASE_GRACE);
             })?;
+        match built.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err(std::io::Error::other("the serving thread ended at start")),
+        }
         Ok((
             Shard {
                 served: Some(served),
@@ -186,9 +213,11 @@ impl Shard {
         ))
     }
 
-    /// End the shard's runtime and wait for its thread.
+    /// End the shard's runtime now and wait for its thread.
     async fn release(mut self) {
-        drop(self.release.take());
+        if let Some(r) = self.release.take() {
+            let _ = r.send(());
+        }
         if let Some(t) = self.thread.take() {
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
         }
@@ -330,14 +359,9 @@ pub async fn start_with(
     })?;
     // Reference prices are fetched for the symbols orders name (on first use, then kept fresh).
     let (stop_tx, stop_rx) = watch::channel(false);
-    let mut shards = Vec::new();
-    let mut inboxes = Vec::new();
-    for n in 0..threads.max(1) {
-        let (shard, inbox) = Shard::spawn(n, gw.clone()).map_err(StartError::Threads)?;
-        shards.push(shard);
-        inboxes.push(inbox);
-    }
-    let mut listeners = JoinSet::new();
+    // Every listener is bound (and its TLS ready) before a serving thread starts, so a
+    // start-up error leaves no thread holding the store.
+    let mut bound = Vec::new();
     let mut addrs = BTreeMap::new();
     let mut certs = BTreeMap::new();
     for (venue, l) in &listener_cfgs {
@@ -364,8 +388,19 @@ pub async fn start_with(
             source,
         })?;
         addrs.insert(*venue, addr);
+        bound.push((*venue, tcp, acceptor));
+    }
+    let mut shards = Vec::new();
+    let mut inboxes = Vec::new();
+    for n in 0..threads.max(1) {
+        let (shard, inbox) = Shard::spawn(n, &gw).map_err(StartError::Threads)?;
+        shards.push(shard);
+        inboxes.push(inbox);
+    }
+    let mut listeners = JoinSet::new();
+    for (venue, tcp, acceptor) in bound {
         listeners.spawn(serve(
-            *venue,
+            venue,
             tcp,
             acceptor,
             inboxes.clone(),
@@ -472,13 +507,16 @@ async fn serve(
                 let Ok(stream) = stream.into_std() else { continue };
                 let Some(shard) = shards.get(next % shards.len().max(1)) else { break };
                 next = next.wrapping_add(1);
-                let _ = shard.send(Accepted {
+                let handed = shard.send(Accepted {
                     stream,
                     peer,
                     venue,
                     tls: tls.clone(),
                     stop: stop.clone(),
                 });
+                if handed.is_err() {
+                    tracing::error!(venue = %venue, "a serving thread has stopped; a connection was dropped");
+                }
             }
         }
     }

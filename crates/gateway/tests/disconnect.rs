@@ -129,3 +129,54 @@ async fn a_stop_lets_the_orders_in_flight_on_every_serving_thread_finish() {
     sim.shutdown().await;
     drop(home);
 }
+
+/// A gateway dropped without its shutdown (an early error in its owner) stops serving, but an
+/// order already at the exchange still ends: the bot gets its answer and the order its entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_dropped_mid_order_still_ends_the_order() {
+    let world = World::start(SPOT_BTC).await;
+    let bot = world.bot("dropped", Venue::Binance, "spot", &[]).await;
+    let log = world.sim_log();
+    log.faults(Venue::Binance, serde_json::json!({ "latency_ms": 400 }))
+        .await;
+    let mut order = limit_order(Venue::Binance, 1, "59000", "0.001");
+    bot.sign(&mut order);
+    let addr = bot.addr;
+    let sent = tokio::spawn(async move { send(addr, &order).await });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(!sent.is_finished(), "the order was answered early");
+    let World { sim, gw, home, .. } = world;
+    drop(gw);
+    let r = sent.await.unwrap();
+    assert!(r.ok(), "{} {}", r.status, r.body);
+    // The store is free once the gateway's last task has ended.
+    let mut reopened = None;
+    for _ in 0..100 {
+        if let Ok(store) = Store::open(&db_path(&home), store_options()).await {
+            match store.recover_pending().await {
+                Ok(n) => {
+                    reopened = Some((store, n));
+                    break;
+                }
+                Err(_) => store.close().await,
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (store, recovered) = reopened.expect("the dropped gateway never let the store go");
+    assert_eq!(
+        recovered, 0,
+        "the order was not settled before the gateway let go"
+    );
+    let tail = store.tail(3).await.unwrap();
+    assert!(
+        tail.iter()
+            .any(|e| e.path.as_deref() == Some("/api/v3/order")
+                && e.decision == "allow"
+                && e.upstream_status == Some(200)),
+        "{tail:#?}"
+    );
+    store.close().await;
+    sim.shutdown().await;
+    drop(home);
+}

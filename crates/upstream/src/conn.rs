@@ -97,10 +97,11 @@ pub(crate) struct Client {
     /// What connecting (every address of a host together) may take: less than an attempt's
     /// timeout, so a host that does not answer is a connect error (nothing sent).
     connect_budget: Duration,
-    /// Unused connections per thread. A connection is driven by a task on the runtime of the
-    /// thread that opened it, so only that thread takes it again: a gateway's serving thread
-    /// (one runtime each) then never wakes another thread to send a request or read its answer.
-    idle: Mutex<HashMap<ThreadId, Idle>>,
+    /// Unused connections, by [`pool_key`]: on a single-threaded runtime each thread keeps its
+    /// own. A connection is driven by a task on the runtime that opened it, so a gateway's
+    /// serving thread (one runtime each) then never wakes another thread to send a request or
+    /// read its answer; the workers of a multi-threaded runtime share one pool.
+    idle: Mutex<HashMap<Option<ThreadId>, Idle>>,
 }
 
 impl std::fmt::Debug for Client {
@@ -178,9 +179,7 @@ impl Client {
         loop {
             let (mut conn, since) = {
                 let mut idle = self.idle.lock().ok()?;
-                idle.get_mut(&std::thread::current().id())?
-                    .get_mut(origin)?
-                    .pop()?
+                idle.get_mut(&pool_key())?.get_mut(origin)?.pop()?
             };
             if conn.is_closed() || since.elapsed() > IDLE {
                 continue;
@@ -197,7 +196,7 @@ impl Client {
             return;
         }
         if let Ok(mut idle) = self.idle.lock() {
-            let mine = idle.entry(std::thread::current().id()).or_default();
+            let mine = idle.entry(pool_key()).or_default();
             let Some(list) = mine.get_mut(origin) else {
                 mine.insert(origin.clone(), vec![(conn, Instant::now())]);
                 return;
@@ -252,6 +251,17 @@ impl Client {
             }
         }
         Err(Failure::Connect(last))
+    }
+}
+
+/// Whose idle connections a caller takes and returns: its thread's, on a single-threaded
+/// runtime (where the connections it opened are driven); otherwise the shared pool.
+fn pool_key() -> Option<ThreadId> {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread => {
+            Some(std::thread::current().id())
+        }
+        _ => None,
     }
 }
 

@@ -441,6 +441,8 @@ fn plain_target(base: &url::Url, req: &HttpRequest) -> Option<String> {
         !req.path.contains("/.") && !req.path.contains("%2e") && !req.path.contains("%2E");
     let dots_ok = |b: &[u8]| b.iter().all(|&c| plain(c) || c == b'.');
     if base.path() != "/"
+        || base.query().is_some()
+        || base.fragment().is_some()
         || path.first() != Some(&b'/')
         || !no_dots
         || !dots_ok(path)
@@ -524,14 +526,14 @@ mod tests {
     }
 
     /// The shortcut gives what the URL parse gives, whenever it is taken; here over every
-    /// path and query up to three characters long from an alphabet of the bytes it accepts,
+    /// path and query made of up to three pieces from an alphabet of the bytes it accepts,
     /// the separators, dots and what a URL encodes or rewrites, and over paths of the venues.
     #[test]
     fn the_plain_target_is_what_the_parse_gives() {
         let alphabet = [
-            "a", "Z", "0", "-", "_", "~", "!", "$", "&", "'", "(", "*", "+", ",", ";", "=", ":",
-            "@", "/", "%", "%2e", "%2E", "%41", ".", "..", "?", "#", " ", "\\", "\"", "<", ">",
-            "`", "{", "|", "^", "[", "\u{7f}", "\u{1}", "\u{e9}",
+            "a", "Z", "0", "-", "_", "~", "!", "$", "&", "'", "(", ")", "*", "+", ",", ";", "=",
+            ":", "@", "/", "%", "%2e", "%2E", "%41", ".", "..", "?", "#", " ", "\\", "\"", "<",
+            ">", "`", "{", "|", "^", "[", "\u{7f}", "\u{1}", "\u{e9}",
         ];
         let mut words = vec![String::new()];
         for _ in 0..3 {
@@ -582,8 +584,14 @@ mod tests {
             check(path, query);
         }
         assert!(taken > 1000, "the shortcut was taken only {taken} times");
-        let prefixed = url::Url::parse("https://api.example.com/prefix").unwrap();
-        assert!(plain_target(&prefixed, &HttpRequest::new("GET", "/x")).is_none());
+        for other in [
+            "https://api.example.com/prefix",
+            "http://127.0.0.1:9101/?k=v",
+            "http://127.0.0.1:9101/#f",
+        ] {
+            let other = url::Url::parse(other).unwrap();
+            assert!(plain_target(&other, &HttpRequest::new("GET", "/x")).is_none());
+        }
     }
 
     /// Binance signs in the query: no error text may carry it.
