@@ -84,7 +84,7 @@ impl RunningGateway {
         let background = &mut self.background;
         let shards = &mut self.shards;
         let drain = async {
-            // The listeners stop accepting; each shard then ends once its connections have.
+            // The listeners stop accepting; then each serving thread's connections end.
             while listeners.join_next().await.is_some() {}
             for shard in shards.iter_mut() {
                 if let Some(done) = shard.served.take() {
@@ -119,8 +119,9 @@ impl RunningGateway {
 /// the exchange, the answer), so an order is never handed between threads on its way.
 ///
 /// It ends by itself once its connections have ended and the gateway is gone (a request whose
-/// bot hung up finishes on a task of its own there first), or at once when released after a
-/// drain that ran out of time.
+/// bot hung up finishes on a task of its own there first), or when the gateway's shutdown
+/// releases it after the drain (whatever still runs then, after a drain that ran out of time,
+/// gets [`RELEASE_GRACE`] and is dropped).
 struct Shard {
     /// Resolves when every connection handed to the shard has ended (after the listeners stop).
     served: Option<tokio::sync::oneshot::Receiver<()>>,
