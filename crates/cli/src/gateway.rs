@@ -142,10 +142,9 @@ pub async fn serve(g: &Globals, args: ServeArgs) -> Result<()> {
     let home = home(g)?;
     let vault = unlock_with_secrets(g, &home)?;
     let stop = crate::StopSignal::install().map_err(|e| failure(1, format!("{e:#}")))?;
-    let threads = match args.threads {
-        Some(n) => usize::from(n),
-        None => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
-    };
+    let threads = args
+        .threads
+        .map_or_else(keyfence_gateway::default_threads, usize::from);
     let running = keyfence_gateway::start_with(cfg, home.dir(), vault, threads)
         .await
         .map_err(|e| failure(1, e.to_string()))?;

@@ -24,7 +24,7 @@ pub mod server;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use config::{ConfigError, GatewayConfig};
-pub use server::{RunningGateway, StartError, start, start_with};
+pub use server::{RunningGateway, StartError, default_threads, start, start_with};
 
 /// Wall-clock now in Unix milliseconds.
 pub fn now_ms() -> i64 {

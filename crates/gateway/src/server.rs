@@ -247,14 +247,18 @@ async fn connection(a: Accepted, gw: Arc<Gateway>) {
     }
 }
 
-/// [`start_with`] one serving thread per core.
+/// Serving threads when none are asked for: one per core.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}
+
+/// [`start_with`] [`default_threads`] serving threads.
 pub async fn start(
     config: GatewayConfig,
     home: &Path,
     vault: Vault,
 ) -> Result<RunningGateway, StartError> {
-    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    start_with(config, home, vault, threads).await
+    start_with(config, home, vault, default_threads()).await
 }
 
 /// Open the store, load the real keys and the bots, bind every listener and start serving on

@@ -7,9 +7,55 @@ mod common;
 
 use std::time::Duration;
 
-use common::{SPOT_BTC, SimLog, World, db_path, limit_order, send, store_options, wait_until};
+use common::{
+    Reply, SPOT_BTC, SimLog, World, db_path, limit_order, send, store_options, wait_until,
+};
 use keyfence_exchange::Venue;
 use keyfence_store::Store;
+
+/// `n` orders from a new bot to an exchange that answers after 400 ms, each on a connection of
+/// its own (the listener hands them to the serving threads in turn); returns at 150 ms, when
+/// all are on their way and none answered: the exchange's log, its mark before them, and each
+/// order's answer to come.
+async fn orders_in_flight(
+    world: &World,
+    bot: &str,
+    n: u32,
+) -> (SimLog, u64, Vec<tokio::task::JoinHandle<Reply>>) {
+    let bot = world.bot(bot, Venue::Binance, "spot", &[]).await;
+    let log = world.sim_log();
+    log.faults(Venue::Binance, serde_json::json!({ "latency_ms": 400 }))
+        .await;
+    let mark = log.mark().await;
+    let mut sent = Vec::new();
+    for i in 1..=n {
+        let mut order = limit_order(Venue::Binance, i, "59000", "0.001");
+        bot.sign(&mut order);
+        let addr = bot.addr;
+        sent.push(tokio::spawn(async move { send(addr, &order).await }));
+    }
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(
+        sent.iter().all(|s| !s.is_finished()),
+        "an order was answered early"
+    );
+    (log, mark, sent)
+}
+
+/// Orders allowed and accepted by the exchange among the store's last `last` entries.
+async fn orders_journaled(store: &Store, last: u64) -> usize {
+    store
+        .tail(last)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e.path.as_deref() == Some("/api/v3/order")
+                && e.decision == "allow"
+                && e.upstream_status == Some(200)
+        })
+        .count()
+}
 
 /// How many orders reached the exchange since `mark`.
 async fn orders_reached(log: &SimLog, mark: u64) -> usize {
@@ -85,25 +131,7 @@ async fn a_clean_stop_writes_what_is_queued_and_lets_the_store_go() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stop_lets_the_orders_in_flight_on_every_serving_thread_finish() {
     let world = World::start(SPOT_BTC).await;
-    let bot = world.bot("drained", Venue::Binance, "spot", &[]).await;
-    let log = world.sim_log();
-    log.faults(Venue::Binance, serde_json::json!({ "latency_ms": 400 }))
-        .await;
-    let mark = log.mark().await;
-    // Five connections: the listener hands them to the two serving threads in turn.
-    let mut sent = Vec::new();
-    for n in 1..=5 {
-        let mut order = limit_order(Venue::Binance, n, "59000", "0.001");
-        bot.sign(&mut order);
-        let addr = bot.addr;
-        sent.push(tokio::spawn(async move { send(addr, &order).await }));
-    }
-    // The exchange answers after 400 ms: at 150 ms all five are on their way, none answered.
-    tokio::time::sleep(Duration::from_millis(150)).await;
-    assert!(
-        sent.iter().all(|s| !s.is_finished()),
-        "an order was answered early"
-    );
+    let (log, mark, sent) = orders_in_flight(&world, "drained", 5).await;
     let World { sim, gw, home, .. } = world;
     gw.shutdown().await;
     for s in sent {
@@ -112,18 +140,7 @@ async fn a_stop_lets_the_orders_in_flight_on_every_serving_thread_finish() {
     }
     let store = Store::open(&db_path(&home), store_options()).await.unwrap();
     assert_eq!(store.recover_pending().await.unwrap(), 0);
-    let orders = store
-        .tail(20)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|e| {
-            e.path.as_deref() == Some("/api/v3/order")
-                && e.decision == "allow"
-                && e.upstream_status == Some(200)
-        })
-        .count();
-    assert_eq!(orders, 5);
+    assert_eq!(orders_journaled(&store, 20).await, 5);
     assert_eq!(orders_reached(&log, mark).await, 5);
     store.close().await;
     sim.shutdown().await;
@@ -135,20 +152,13 @@ async fn a_stop_lets_the_orders_in_flight_on_every_serving_thread_finish() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gateway_dropped_mid_order_still_ends_the_order() {
     let world = World::start(SPOT_BTC).await;
-    let bot = world.bot("dropped", Venue::Binance, "spot", &[]).await;
-    let log = world.sim_log();
-    log.faults(Venue::Binance, serde_json::json!({ "latency_ms": 400 }))
-        .await;
-    let mut order = limit_order(Venue::Binance, 1, "59000", "0.001");
-    bot.sign(&mut order);
-    let addr = bot.addr;
-    let sent = tokio::spawn(async move { send(addr, &order).await });
-    tokio::time::sleep(Duration::from_millis(150)).await;
-    assert!(!sent.is_finished(), "the order was answered early");
+    let (_, _, sent) = orders_in_flight(&world, "dropped", 1).await;
     let World { sim, gw, home, .. } = world;
     drop(gw);
-    let r = sent.await.unwrap();
-    assert!(r.ok(), "{} {}", r.status, r.body);
+    for s in sent {
+        let r = s.await.unwrap();
+        assert!(r.ok(), "{} {}", r.status, r.body);
+    }
     // The store is free once the gateway's last task has ended.
     let mut reopened = None;
     for _ in 0..100 {
@@ -168,14 +178,7 @@ async fn a_gateway_dropped_mid_order_still_ends_the_order() {
         recovered, 0,
         "the order was not settled before the gateway let go"
     );
-    let tail = store.tail(3).await.unwrap();
-    assert!(
-        tail.iter()
-            .any(|e| e.path.as_deref() == Some("/api/v3/order")
-                && e.decision == "allow"
-                && e.upstream_status == Some(200)),
-        "{tail:#?}"
-    );
+    assert_eq!(orders_journaled(&store, 3).await, 1);
     store.close().await;
     sim.shutdown().await;
     drop(home);
