@@ -1,7 +1,8 @@
 //! `keyfence serve` killed with SIGKILL under load, then restarted: the journal still verifies
 //! (`keyfence journal verify`), the daily notional cap holds across the crash (usage is seeded
 //! from the journal, and reservations in flight at the kill are recovered and still count), and
-//! the Kraken nonces the exchange sees keep increasing across the restart.
+//! the Kraken nonces the exchange sees keep increasing across the restart (a Kraken request
+//! captured before the crash is refused as a replay after it).
 //!
 //! The world (simulator, vault, issued bots) is the gateway crate's shared test module; this
 //! test lives here because only this crate's tests can find the built binary.
@@ -156,14 +157,18 @@ async fn load(bot: Arc<Bot>, addr: SocketAddr, stop: Arc<AtomicBool>) -> (u32, u
 }
 
 /// Kraken balance reads, one after another (a Kraken key's nonces must arrive in order).
-async fn kraken_reads(bot: &Bot, addr: SocketAddr, n: usize) {
+/// Returns the last request sent.
+async fn kraken_reads(bot: &Bot, addr: SocketAddr, n: usize) -> HttpRequest {
+    let mut last = None;
     for _ in 0..n {
         let mut req = HttpRequest::new("POST", "/0/private/Balance")
             .with_header("content-type", "application/x-www-form-urlencoded");
         bot.sign(&mut req);
         let r = send(addr, &req).await;
         assert!(r.ok(), "kraken read refused ({}): {}", r.status, r.body);
+        last = Some(req);
     }
+    last.unwrap()
 }
 
 fn nonce_of(body: &str) -> u64 {
@@ -230,7 +235,7 @@ async fn a_killed_gateway_restarts_with_its_journal_caps_and_nonces_intact() {
     // Upstream latency keeps orders in flight, so the kill lands mid-request.
     log.faults(Venue::Binance, json!({"latency_ms": 50})).await;
     let first = serve(&home, &config, 1);
-    kraken_reads(&kraken, first.addrs[&Venue::Kraken], 5).await;
+    let captured = kraken_reads(&kraken, first.addrs[&Venue::Kraken], 5).await;
     let stop = Arc::new(AtomicBool::new(false));
     let load_a = tokio::spawn(load(
         trader.clone(),
@@ -272,6 +277,15 @@ async fn a_killed_gateway_restarts_with_its_journal_caps_and_nonces_intact() {
     // Restart and push until the cap refuses.
     log.faults(Venue::Binance, json!({"latency_ms": 5})).await;
     let mut second = serve(&home, &config, 2);
+    // A Kraken request captured before the crash is still a replay after it (Kraken requests
+    // carry no time: the nonce the gateway recorded is all that stops it).
+    let r = send(second.addrs[&Venue::Kraken], &captured).await;
+    assert!(
+        !r.ok() && r.body.contains("replay"),
+        "a request from before the crash was taken again ({}): {}",
+        r.status,
+        r.body
+    );
     kraken_reads(&kraken, second.addrs[&Venue::Kraken], 5).await;
     let (after_ok, after_capped) = load(
         trader.clone(),
@@ -342,7 +356,8 @@ async fn a_killed_gateway_restarts_with_its_journal_caps_and_nonces_intact() {
     );
     store.close().await;
 
-    // Kraken nonces kept increasing, across the restart too, and the exchange took every one.
+    // Kraken nonces kept increasing, across the restart too, and the exchange took every one
+    // (and never the replayed one).
     let kraken_private: Vec<&Value> = reached
         .iter()
         .filter(|r| r["venue"] == "kraken" && r["path"] == "/0/private/Balance")

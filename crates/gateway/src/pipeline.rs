@@ -123,6 +123,12 @@ impl Gateway {
         mode_from_u8(self.mode.load(Ordering::Acquire))
     }
 
+    fn bot_nonces(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
+        self.bot_nonces
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     pub fn bots(&self) -> Arc<BotTable> {
         match self.bots.read() {
             Ok(b) => b.clone(),
@@ -156,17 +162,6 @@ impl Gateway {
         match self.store.bots().await {
             Ok(records) => {
                 let table = BotTable::build(&records, &self.secrets);
-                // Kraken bots' last nonces survive restarts: a captured request stays useless.
-                for r in records.iter().filter(|r| r.venue == Venue::Kraken) {
-                    for c in &r.credentials {
-                        if let Ok(floor) = self.store.nonce_floor(&bot_nonce_key(&c.id)).await
-                            && let Ok(mut map) = self.bot_nonces.lock()
-                        {
-                            let last = map.entry(c.id.clone()).or_insert(0);
-                            *last = (*last).max(floor);
-                        }
-                    }
-                }
                 for p in &table.problems {
                     tracing::error!(problem = %p, "bot not loaded");
                 }
@@ -282,11 +277,15 @@ pub async fn handle(gw: &Gateway, inc: Incoming<'_>) -> Answer {
 
     // --- 2. who is asking
     let bots = gw.bots();
-    let cred = match authenticate(gw, &bots, &inc, now) {
+    let risk_reducing = matches!(class, EndpointClass::Read | EndpointClass::Cancel);
+    let (cred, nonce) = match authenticate(&bots, &inc, now) {
         Ok(c) => c,
         Err((rule, denial)) => return refuse(gw, venue, &rec, rule, denial, now, started).await,
     };
     rec.bot = Some(cred.bot.name.clone());
+    if let Err((rule, denial)) = fresh(gw, cred, nonce, &inc, now, risk_reducing).await {
+        return refuse(gw, venue, &rec, rule, denial, now, started).await;
+    }
 
     // --- 3. what it asks for, and may it
     let orders = match keyfence_exchange::parse_orders(venue, &inc.req) {
@@ -310,7 +309,6 @@ pub async fn handle(gw: &Gateway, inc: Incoming<'_>) -> Answer {
         );
         return refuse(gw, venue, &rec, "policy-missing", d, now, started).await;
     };
-    let risk_reducing = matches!(class, EndpointClass::Read | EndpointClass::Cancel);
     if !risk_reducing && !gw.journal.healthy() {
         let d = Denial::new(
             DenialKind::Unavailable,
@@ -445,12 +443,13 @@ fn bot_nonce_key(credential_id: &str) -> String {
     format!("bot:{credential_id}")
 }
 
+/// The bot's signature, credential and source address; with a Kraken nonce, which
+/// [`fresh`] checks next.
 fn authenticate<'b>(
-    gw: &Gateway,
     bots: &'b BotTable,
     inc: &Incoming<'_>,
     now: i64,
-) -> Result<&'b BotCredential, Refusal> {
+) -> Result<(&'b BotCredential, Option<u64>), Refusal> {
     let venue = inc.venue;
     let auth_denial = |e: AuthError| {
         let msg = format!("keyfence auth: {e}");
@@ -507,32 +506,79 @@ fn authenticate<'b>(
             ),
         ));
     }
-    if let Some(n) = authed.nonce {
-        let mut last = match gw.bot_nonces.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
-        let prev = last.entry(cred.id.clone()).or_insert(0);
-        if n <= *prev {
-            return Err((
-                "replay",
+    Ok((cred, authed.nonce))
+}
+
+/// Not a replay: a Kraken nonce larger than any the credential sent before, then a request
+/// not seen before in the venue's window.
+///
+/// A Kraken bot's nonces must increase across restarts too, or a request captured before a
+/// crash would be taken again after it: the credential's floor is read from the store on its
+/// first request, and the new nonce is written there before the request goes on. When the
+/// store can do neither, only reads and cancels pass (fail closed).
+async fn fresh(
+    gw: &Gateway,
+    cred: &BotCredential,
+    nonce: Option<u64>,
+    inc: &Incoming<'_>,
+    now: i64,
+    risk_reducing: bool,
+) -> Result<(), Refusal> {
+    if let Some(n) = nonce {
+        let unavailable = |e: &keyfence_store::StoreError| {
+            tracing::warn!(error = %e, bot = %cred.bot.name, "cannot read or record a bot's Kraken nonce");
+            (
+                "journal-unavailable",
                 Denial::new(
-                    DenialKind::Auth(AuthError::InvalidNonce),
-                    "keyfence replay: the nonce is not larger than the last one",
+                    DenialKind::Unavailable,
+                    "keyfence journal-unavailable: the bot's nonce cannot be recorded, so nothing that trades is forwarded",
                 ),
-            ));
-        }
-        *prev = n;
-        drop(last);
-        let store = gw.store.clone();
+            )
+        };
         let key = bot_nonce_key(&cred.id);
-        tokio::spawn(async move {
-            if let Err(e) = store.set_nonce_floor(&key, n).await {
-                tracing::warn!(error = %e, "cannot persist a bot's Kraken nonce");
+        let known = gw.bot_nonces().contains_key(&cred.id);
+        if !known {
+            match gw.store.nonce_floor(&key).await {
+                Ok(floor) => {
+                    let mut map = gw.bot_nonces();
+                    let last = map.entry(cred.id.clone()).or_insert(0);
+                    *last = (*last).max(floor);
+                }
+                // Unknown floor: nothing is learnt or recorded until the store answers.
+                Err(e) if risk_reducing => drop(unavailable(&e)),
+                Err(e) => return Err(unavailable(&e)),
             }
+        }
+        // Some(larger): taken (in memory); None: the floor is unknown.
+        let larger = gw.bot_nonces().get_mut(&cred.id).map(|last| {
+            let larger = n > *last;
+            if larger {
+                *last = n;
+            }
+            larger
         });
+        match larger {
+            Some(false) => {
+                return Err((
+                    "replay",
+                    Denial::new(
+                        DenialKind::Auth(AuthError::InvalidNonce),
+                        "keyfence replay: the nonce is not larger than the last one",
+                    ),
+                ));
+            }
+            Some(true) => {
+                if let Err(e) = gw.store.set_nonce_floor(&key, n).await {
+                    let refusal = unavailable(&e);
+                    if !risk_reducing {
+                        return Err(refusal);
+                    }
+                }
+            }
+            None => {}
+        }
     }
-    if !gw.replay.first_sight(venue, &inc.req, now) {
+    if !gw.replay.first_sight(inc.venue, &inc.req, now) {
         return Err((
             "replay",
             Denial::new(
@@ -541,7 +587,7 @@ fn authenticate<'b>(
             ),
         ));
     }
-    Ok(cred)
+    Ok(())
 }
 
 /// Make sure the orders' symbols have a fresh reference price when a rule needs one.
