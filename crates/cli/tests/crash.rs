@@ -278,7 +278,9 @@ async fn a_killed_gateway_restarts_with_its_journal_caps_and_nonces_intact() {
     log.faults(Venue::Binance, json!({"latency_ms": 5})).await;
     let mut second = serve(&home, &config, 2);
     // A Kraken request captured before the crash is still a replay after it (Kraken requests
-    // carry no time: the nonce the gateway recorded is all that stops it).
+    // carry no time: the nonce the gateway recorded is all that stops it). These nonces were
+    // recorded long before the kill; that each is recorded before its request goes on is
+    // shown in crates/gateway/tests/journal_down.rs.
     let r = send(second.addrs[&Venue::Kraken], &captured).await;
     assert!(
         !r.ok() && r.body.contains("replay"),

@@ -2,7 +2,8 @@
 //!
 //! 1. classify; public endpoints pass through unsigned and unjournaled;
 //! 2. authenticate the bot's signature as the venue would (raw bytes, the venue's window);
-//!    refuse revoked or expired credentials, exact replays, Kraken nonces that do not increase,
+//!    refuse revoked or expired credentials, exact replays, Kraken nonces that do not increase
+//!    (each recorded in the store before the request goes on, so this holds across restarts),
 //!    and source IPs outside the bot's allowlist;
 //! 3. read the orders (unreadable orders are refused) and decide by the bot's policy, which
 //!    reserves capacity (caps hold under concurrency);
@@ -277,13 +278,13 @@ pub async fn handle(gw: &Gateway, inc: Incoming<'_>) -> Answer {
 
     // --- 2. who is asking
     let bots = gw.bots();
-    let risk_reducing = matches!(class, EndpointClass::Read | EndpointClass::Cancel);
     let (cred, nonce) = match authenticate(&bots, &inc, now) {
         Ok(c) => c,
         Err((rule, denial)) => return refuse(gw, venue, &rec, rule, denial, now, started).await,
     };
     rec.bot = Some(cred.bot.name.clone());
-    if let Err((rule, denial)) = fresh(gw, cred, nonce, &inc, now, risk_reducing).await {
+    let cancel = class == EndpointClass::Cancel;
+    if let Err((rule, denial)) = fresh(gw, cred, nonce, &inc, now, cancel).await {
         return refuse(gw, venue, &rec, rule, denial, now, started).await;
     }
 
@@ -309,6 +310,7 @@ pub async fn handle(gw: &Gateway, inc: Incoming<'_>) -> Answer {
         );
         return refuse(gw, venue, &rec, "policy-missing", d, now, started).await;
     };
+    let risk_reducing = matches!(class, EndpointClass::Read | EndpointClass::Cancel);
     if !risk_reducing && !gw.journal.healthy() {
         let d = Denial::new(
             DenialKind::Unavailable,
@@ -515,23 +517,35 @@ fn authenticate<'b>(
 /// A Kraken bot's nonces must increase across restarts too, or a request captured before a
 /// crash would be taken again after it: the credential's floor is read from the store on its
 /// first request, and the new nonce is written there before the request goes on. When the
-/// store can do neither, only reads and cancels pass (fail closed).
+/// store can do neither, only cancels pass (fail closed; a read is no exception here, as a
+/// replayed `GetWebSocketsToken` would hand out a token that trades).
 async fn fresh(
     gw: &Gateway,
     cred: &BotCredential,
     nonce: Option<u64>,
     inc: &Incoming<'_>,
     now: i64,
-    risk_reducing: bool,
+    cancel: bool,
 ) -> Result<(), Refusal> {
     if let Some(n) = nonce {
+        // The store keeps a floor as a signed 64-bit integer; a larger nonce could never be
+        // recorded, and taken in memory it would refuse every later one.
+        if i64::try_from(n).is_err() {
+            return Err((
+                "auth",
+                Denial::new(
+                    DenialKind::Auth(AuthError::InvalidNonce),
+                    "keyfence auth: the nonce is larger than 9223372036854775807",
+                ),
+            ));
+        }
         let unavailable = |e: &keyfence_store::StoreError| {
             tracing::warn!(error = %e, bot = %cred.bot.name, "cannot read or record a bot's Kraken nonce");
             (
                 "journal-unavailable",
                 Denial::new(
                     DenialKind::Unavailable,
-                    "keyfence journal-unavailable: the bot's nonce cannot be recorded, so nothing that trades is forwarded",
+                    "keyfence journal-unavailable: the bot's last nonce cannot be read or recorded, so only cancels are forwarded",
                 ),
             )
         };
@@ -545,7 +559,7 @@ async fn fresh(
                     *last = (*last).max(floor);
                 }
                 // Unknown floor: nothing is learnt or recorded until the store answers.
-                Err(e) if risk_reducing => drop(unavailable(&e)),
+                Err(e) if cancel => drop(unavailable(&e)),
                 Err(e) => return Err(unavailable(&e)),
             }
         }
@@ -570,7 +584,7 @@ async fn fresh(
             Some(true) => {
                 if let Err(e) = gw.store.set_nonce_floor(&key, n).await {
                     let refusal = unavailable(&e);
-                    if !risk_reducing {
+                    if !cancel {
                         return Err(refusal);
                     }
                 }

@@ -89,12 +89,59 @@ fn nonce_of(req: &HttpRequest) -> u64 {
         .unwrap_or_else(|| panic!("no nonce in the body"))
 }
 
+/// Only a cancel passes for `bot`; neither its order nor its read reaches the exchange.
+async fn only_cancels_pass(bot: &common::Bot, log: &common::SimLog, n: u32) {
+    let mark = log.mark().await;
+    let mut order = limit_order(Venue::Kraken, n, "59000", "0.001");
+    bot.sign(&mut order);
+    let r = send(bot.addr, &order).await;
+    assert!(
+        !r.ok(),
+        "{}: an order went on unrecorded: {}",
+        bot.name,
+        r.body
+    );
+    assert!(r.body.contains("journal-unavailable"), "{}", r.body);
+    let r = bot
+        .send(
+            HttpRequest::new("POST", "/0/private/Balance")
+                .with_header("content-type", "application/x-www-form-urlencoded"),
+        )
+        .await;
+    assert!(
+        r.body.contains("journal-unavailable"),
+        "{}: {}",
+        bot.name,
+        r.body
+    );
+    let reached = log.since(mark).await;
+    assert!(
+        reached.iter().all(|q| q["venue"] != "kraken"),
+        "{}: {reached:?}",
+        bot.name
+    );
+    let r = bot
+        .send(
+            HttpRequest::new("POST", "/0/private/CancelAll")
+                .with_header("content-type", "application/x-www-form-urlencoded"),
+        )
+        .await;
+    assert!(
+        r.ok(),
+        "{}: a cancel must pass: {} {}",
+        bot.name,
+        r.status,
+        r.body
+    );
+}
+
 /// A Kraken bot's nonce is the only thing that makes its requests fresh, and a restarted
 /// gateway knows only the nonces that reached the store: each is recorded before its request
-/// goes on. When it cannot be, an order is refused before it reaches the exchange (a
-/// restarted gateway would take it again); reads and cancels still pass.
+/// goes on. When a bot's last nonce cannot be read, or the new one recorded, only cancels
+/// pass: an order is refused before it reaches the exchange, and so is a read (a replayed
+/// token request would hand out a token that trades).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_kraken_nonce_that_cannot_be_recorded_stops_trading() {
+async fn a_kraken_nonce_that_cannot_be_read_or_recorded_lets_only_cancels_through() {
     let world = World::start(
         r#"
 [policies.kraken]
@@ -102,7 +149,8 @@ classes = ["read", "trade", "cancel"]
 "#,
     )
     .await;
-    let bot = world.bot("kn", Venue::Kraken, "kraken", &[]).await;
+    let known = world.bot("kn-known", Venue::Kraken, "kraken", &[]).await;
+    let fresh = world.bot("kn-fresh", Venue::Kraken, "kraken", &[]).await;
     let log = world.sim_log();
     let url = format!("sqlite://{}", db_path(&world.home).display());
     let raw = sqlx::SqlitePool::connect(&url).await.unwrap();
@@ -110,9 +158,26 @@ classes = ["read", "trade", "cancel"]
         HttpRequest::new("POST", "/0/private/Balance")
             .with_header("content-type", "application/x-www-form-urlencoded")
     };
-    // The bot's first request: its floor is read and its nonce recorded.
-    assert!(bot.send(balance()).await.ok());
+    let cancel_all = || {
+        HttpRequest::new("POST", "/0/private/CancelAll")
+            .with_header("content-type", "application/x-www-form-urlencoded")
+    };
+    // One bot's first request: its floor is read, its nonce recorded.
+    assert!(known.send(balance()).await.ok());
 
+    // The other's floor cannot be read (the table is gone for a while).
+    sqlx::query("ALTER TABLE nonce_floors RENAME TO nonce_floors_away")
+        .execute(&raw)
+        .await
+        .unwrap();
+    only_cancels_pass(&fresh, &log, 1).await;
+    sqlx::query("ALTER TABLE nonce_floors_away RENAME TO nonce_floors")
+        .execute(&raw)
+        .await
+        .unwrap();
+    assert!(fresh.send(balance()).await.ok());
+
+    // Bots' nonces cannot be recorded.
     for sql in [
         "CREATE TRIGGER break_insert BEFORE INSERT ON nonce_floors WHEN NEW.key LIKE 'bot:%' \
          BEGIN SELECT RAISE(ABORT, 'disk gone'); END",
@@ -121,36 +186,31 @@ classes = ["read", "trade", "cancel"]
     ] {
         sqlx::query(sql).execute(&raw).await.unwrap();
     }
-    let mark = log.mark().await;
-    let mut order = limit_order(Venue::Kraken, 1, "59000", "0.001");
-    bot.sign(&mut order);
-    let r = send(bot.addr, &order).await;
-    assert!(!r.ok(), "an order went on unrecorded: {}", r.body);
-    assert!(r.body.contains("journal-unavailable"), "{}", r.body);
-    assert!(
-        log.since(mark)
-            .await
-            .iter()
-            .all(|q| q["path"] != "/0/private/AddOrder"),
-        "the order reached the exchange"
-    );
-    let r = bot.send(balance()).await;
-    assert!(r.ok(), "a read must pass: {} {}", r.status, r.body);
+    only_cancels_pass(&known, &log, 2).await;
 
     // Repaired: the next order passes, and its nonce was in the store before its answer.
     for sql in ["DROP TRIGGER break_insert", "DROP TRIGGER break_update"] {
         sqlx::query(sql).execute(&raw).await.unwrap();
     }
-    let mut order = limit_order(Venue::Kraken, 2, "59000", "0.001");
-    bot.sign(&mut order);
-    let r = send(bot.addr, &order).await;
+    let mut order = limit_order(Venue::Kraken, 3, "59000", "0.001");
+    known.sign(&mut order);
+    let r = send(known.addr, &order).await;
     assert!(r.ok(), "{} {}", r.status, r.body);
-    let floor: i64 =
-        sqlx::query_scalar("SELECT MAX(floor) FROM nonce_floors WHERE key LIKE 'bot:%'")
-            .fetch_one(&raw)
-            .await
-            .unwrap();
-    assert_eq!(u64::try_from(floor).unwrap(), nonce_of(&order));
+    let recorded: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM nonce_floors WHERE key LIKE 'bot:%' AND floor = ?",
+    )
+    .bind(i64::try_from(nonce_of(&order)).unwrap())
+    .fetch_one(&raw)
+    .await
+    .unwrap();
+    assert_eq!(recorded, 1, "the order's nonce is not the bot's floor");
+
+    // A nonce the store could never hold is refused, and takes nothing from the bot.
+    let mut huge = balance();
+    known.sign_at(&mut huge, keyfence_gateway::now_ms(), Some(u64::MAX));
+    let r = send(known.addr, &huge).await;
+    assert!(!r.ok() && r.body.contains("nonce is larger"), "{}", r.body);
+    assert!(known.send(cancel_all()).await.ok());
     raw.close().await;
     world.stop().await;
 }
