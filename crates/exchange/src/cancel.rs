@@ -10,7 +10,7 @@
 //! | venue    | list                                              | cancel                                            |
 //! |----------|---------------------------------------------------|---------------------------------------------------|
 //! | Binance  | `GET /api/v3/openOrders` (all symbols)            | `DELETE /api/v3/openOrders?symbol=S` per symbol   |
-//! | Bybit    | `GET /v5/order/realtime` spot; linear per settle coin; inverse | `POST /v5/order/cancel-all` per category (and symbol for linear and inverse) |
+//! | Bybit    | `GET /v5/order/realtime` spot; linear per settle coin; inverse; option on a unified account ([`account_probe`]) | `POST /v5/order/cancel-all` per category (and symbol for linear, inverse and option) |
 //! | OKX      | `GET /api/v5/trade/orders-pending`; algo orders: `GET /api/v5/trade/orders-algo-pending` per type | `POST /api/v5/trade/cancel-batch-orders`, ≤ 20 each; algo orders `POST /api/v5/trade/cancel-algos` or (trailing, iceberg, TWAP) `cancel-advance-algos`, ≤ 10 each |
 //! | Coinbase | `GET /api/v3/brokerage/orders/historical/batch?order_status=OPEN` | `POST /api/v3/brokerage/orders/batch_cancel`, ≤ 100 each |
 //! | Kraken   | —                                                 | `POST /0/private/CancelAll`                       |
@@ -105,8 +105,7 @@ pub fn list_open_requests(venue: Venue) -> Vec<HttpRequest> {
                 )
             }));
             // Inverse contracts need no symbol or coin to be listed (every account type has
-            // them). Options are left out: classic accounts have none and would refuse the
-            // listing, which would report a failure on every kill switch.
+            // them). Options only exist on a unified account: see `account_listings`.
             out.push(HttpRequest::new(
                 "GET",
                 "/v5/order/realtime?category=inverse&openOnly=0&limit=50",
@@ -135,7 +134,37 @@ pub fn list_open_requests(venue: Venue) -> Vec<HttpRequest> {
     }
 }
 
-/// Read the open orders out of an answer to one of [`list_open_requests`].
+/// A request whose answer says which listings the account needs beyond
+/// [`list_open_requests`] (pass the answer to [`account_listings`]): Bybit's
+/// `GET /v5/user/query-api` ("any permission can access this endpoint"), whose `uta` says
+/// whether the account is a unified trading account, the only kind with options (Bybit v5
+/// docs: classic accounts trade spot, linear and inverse). `None` elsewhere.
+pub fn account_probe(venue: Venue) -> Option<HttpRequest> {
+    (venue == Venue::Bybit).then(|| HttpRequest::new("GET", "/v5/user/query-api"))
+}
+
+/// The listings the answer to [`account_probe`] adds: Bybit's open option orders on a unified
+/// account (without a base coin the listing covers every option, per Bybit's docs). An answer
+/// without `uta` lists options too: a listing the account refuses is reported, while options
+/// left open would trade after the kill switch.
+pub fn account_listings(venue: Venue, body: &[u8]) -> Result<Vec<HttpRequest>, KeyInfoError> {
+    if venue != Venue::Bybit {
+        return Ok(Vec::new());
+    }
+    let v = json_body(body)?;
+    let classic = bybit_result(&v)?.get("uta").and_then(Value::as_i64) == Some(0);
+    Ok(if classic {
+        Vec::new()
+    } else {
+        vec![HttpRequest::new(
+            "GET",
+            "/v5/order/realtime?category=option&openOnly=0&limit=50",
+        )]
+    })
+}
+
+/// Read the open orders out of an answer to one of [`list_open_requests`] (or
+/// [`account_listings`]).
 pub fn parse_open_orders(venue: Venue, body: &[u8]) -> Result<Vec<OpenOrder>, KeyInfoError> {
     let v = json_body(body)?;
     match venue {
@@ -329,9 +358,9 @@ fn bybit_open(v: &Value) -> Result<Vec<OpenOrder>, KeyInfoError> {
         .collect()
 }
 
-/// Spot: one account-wide `cancel-all` per order kind. Linear (and any other category): one per
-/// symbol, because Bybit requires a symbol, base coin or settle coin there and the listing
-/// names the symbol.
+/// Spot: one account-wide `cancel-all` per order kind. Linear, inverse and option: one per
+/// symbol, because Bybit requires a symbol, base coin or settle coin for linear and the
+/// listing names the symbol.
 fn bybit_cancels(open: &[OpenOrder]) -> Vec<HttpRequest> {
     let categories: BTreeSet<&str> = open.iter().filter_map(|o| o.category.as_deref()).collect();
     let mut out = Vec::new();
@@ -655,7 +684,7 @@ mod tests {
     }
 
     /// Bybit: spot, linear per settle coin (Bybit requires one there) and inverse (no coin or
-    /// symbol needed) are listed; options are not (see `list_open_requests`).
+    /// symbol needed) are listed for every account; options on a unified account only.
     #[test]
     fn bybit_lists_spot_linear_per_settle_coin_and_inverse() {
         let listed: Vec<(String, Option<String>)> = list_open_requests(Venue::Bybit)
@@ -681,6 +710,59 @@ mod tests {
                 want("linear", Some("USDT")),
                 want("linear", Some("USDC")),
                 want("inverse", None),
+            ]
+        );
+    }
+
+    /// Options exist on a unified account only (`uta` 1 in `query-api`'s answer, as in the
+    /// Bybit docs' samples); an answer without `uta` lists them too. Listed option orders are
+    /// cancelled per symbol.
+    #[test]
+    fn bybit_lists_options_on_a_unified_account_and_cancels_them_per_symbol() {
+        let probe = account_probe(Venue::Bybit).unwrap();
+        assert_eq!(probe.target(), "/v5/user/query-api");
+        assert!(
+            Venue::ALL
+                .iter()
+                .filter(|v| **v != Venue::Bybit)
+                .all(|v| account_probe(*v).is_none())
+        );
+        let answer = |uta: &str| {
+            format!(r#"{{"retCode":0,"retMsg":"","result":{{"apiKey":"k","readOnly":0{uta}}}}}"#)
+        };
+        let classic = account_listings(Venue::Bybit, answer(r#","uta":0"#).as_bytes()).unwrap();
+        assert!(classic.is_empty());
+        for body in [answer(r#","uta":1"#), answer("")] {
+            let listed = account_listings(Venue::Bybit, body.as_bytes()).unwrap();
+            let targets: Vec<String> = listed.iter().map(HttpRequest::target).collect();
+            assert_eq!(
+                targets,
+                ["/v5/order/realtime?category=option&openOnly=0&limit=50"],
+                "{body}"
+            );
+        }
+        let refused = r#"{"retCode":10003,"retMsg":"API key is invalid.","result":{}}"#;
+        assert!(account_listings(Venue::Bybit, refused.as_bytes()).is_err());
+
+        let option = |id: &str, symbol: &str| OpenOrder {
+            symbol: symbol.to_owned(),
+            order_id: id.to_owned(),
+            category: Some("option".to_owned()),
+        };
+        let open = [
+            option("1", "BTC-27DEC26-80000-C"),
+            option("2", "BTC-27DEC26-80000-C"),
+            option("3", "ETH-27DEC26-3000-P"),
+        ];
+        let bodies: Vec<Value> = cancel_requests(Venue::Bybit, &open)
+            .iter()
+            .map(|r| serde_json::from_slice(&r.body).unwrap())
+            .collect();
+        assert_eq!(
+            bodies,
+            [
+                json!({"category": "option", "symbol": "BTC-27DEC26-80000-C"}),
+                json!({"category": "option", "symbol": "ETH-27DEC26-3000-P"}),
             ]
         );
     }

@@ -11,7 +11,8 @@ use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use keyfence_exchange::cancel::{
-    OpenOrder, cancel_requests, cancelled_count, list_open_requests, parse_open_orders,
+    OpenOrder, account_listings, account_probe, cancel_requests, cancelled_count,
+    list_open_requests, parse_open_orders,
 };
 use keyfence_exchange::{HttpRequest, KeyInfoError, SignContext, SigningKey, Venue, sign};
 use ring::rand::SystemRandom;
@@ -151,7 +152,17 @@ pub async fn cancel_open(
         host,
         rng: SystemRandom::new(),
     };
-    let lists = list_open_requests(venue);
+    let mut lists = list_open_requests(venue);
+    // What the account holds beyond the venue's usual listings (Bybit: options, on a unified
+    // account). If that cannot be learnt, the usual listings still run and their orders are
+    // cancelled before the error is reported, as with a listing that fails.
+    let mut probe_failed = None;
+    if let Some(probe) = account_probe(venue) {
+        match call.probe(probe, nonce).await {
+            Ok(more) => lists.extend(more),
+            Err(e) => probe_failed = Some(e),
+        }
+    }
     if lists.is_empty() {
         // One call cancels everything and says how many.
         let mut cancelled = 0;
@@ -169,7 +180,7 @@ pub async fn cancel_open(
     let mut stalled = false;
     loop {
         let mut open = Vec::new();
-        let mut failed = None;
+        let mut failed = probe_failed.take();
         for req in &lists {
             match call.list(req.clone(), nonce).await {
                 Ok(listed) => open.extend(listed),
@@ -221,6 +232,19 @@ impl Call<'_> {
             .await?;
         self.read(CancelStep::List, &resp, |body| {
             parse_open_orders(self.venue, body)
+        })
+    }
+
+    async fn probe(
+        &self,
+        req: HttpRequest,
+        nonce: &mut (dyn FnMut() -> u64 + Send),
+    ) -> Result<Vec<HttpRequest>, CancelError> {
+        let resp = self
+            .send(CancelStep::List, Retry::Idempotent, req, nonce)
+            .await?;
+        self.read(CancelStep::List, &resp, |body| {
+            account_listings(self.venue, body)
         })
     }
 

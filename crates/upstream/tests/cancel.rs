@@ -227,19 +227,32 @@ impl World {
         assert_eq!(resp.status, 200, "{}", String::from_utf8_lossy(&resp.body));
     }
 
-    async fn ledger(&self, venue: Venue) -> Value {
+    /// A GET on the simulator's admin listener, as JSON.
+    async fn admin_get(&self, target: &str) -> Value {
         let admin = format!("http://{}", self.sim.admin);
         let resp = self
             .up
             .send(&admin, Retry::Idempotent, |_| {
-                Ok(keyfence_exchange::HttpRequest::new(
-                    "GET",
-                    &format!("/admin/state?venue={venue}"),
-                ))
+                Ok(keyfence_exchange::HttpRequest::new("GET", target))
             })
             .await
             .unwrap();
         serde_json::from_slice(&resp.body).unwrap()
+    }
+
+    async fn ledger(&self, venue: Venue) -> Value {
+        self.admin_get(&format!("/admin/state?venue={venue}")).await
+    }
+
+    /// What reached the simulator for `venue`: (method, path, query) of each request.
+    async fn requests(&self, venue: Venue) -> Vec<(String, String, String)> {
+        let all = self.admin_get("/admin/requests?since=0").await;
+        let all = all.as_array().unwrap();
+        let text = |r: &Value, k: &str| r[k].as_str().unwrap_or_default().to_owned();
+        all.iter()
+            .filter(|r| r["venue"] == venue.to_string())
+            .map(|r| (text(r, "method"), text(r, "path"), text(r, "query")))
+            .collect()
     }
 
     /// Open orders of account `a`, from the simulator's ledger.
@@ -313,6 +326,16 @@ async fn every_venue_cancels_all_open_orders_and_a_read_only_key_is_refused() {
             "{venue}"
         );
         assert_eq!(w.open_in_ledger(venue).await, 0, "{venue}");
+        if venue == Venue::Bybit {
+            // The simulator's account is unified (`uta` 1): its options are listed too.
+            let reqs = w.requests(venue).await;
+            let sent = |path: &str, query: &str| {
+                reqs.iter()
+                    .any(|(m, p, q)| m == "GET" && p == path && q.contains(query))
+            };
+            assert!(sent("/v5/user/query-api", ""), "{reqs:?}");
+            assert!(sent("/v5/order/realtime", "category=option"), "{reqs:?}");
+        }
 
         // Nothing left: a second run lists nothing and cancels nothing.
         let again = w.cancel(venue, "trader").await.unwrap();
