@@ -283,6 +283,9 @@ pub async fn handle(gw: &Gateway, inc: Incoming<'_>) -> Answer {
         Err((rule, denial)) => return refuse(gw, venue, &rec, rule, denial, now, started).await,
     };
     rec.bot = Some(cred.bot.name.clone());
+    if let Err((rule, denial)) = admit(cred, &inc, now) {
+        return refuse(gw, venue, &rec, rule, denial, now, started).await;
+    }
     let cancel = class == EndpointClass::Cancel;
     if let Err((rule, denial)) = fresh(gw, cred, nonce, &inc, now, cancel).await {
         return refuse(gw, venue, &rec, rule, denial, now, started).await;
@@ -445,8 +448,7 @@ fn bot_nonce_key(credential_id: &str) -> String {
     format!("bot:{credential_id}")
 }
 
-/// The bot's signature, credential and source address; with a Kraken nonce, which
-/// [`fresh`] checks next.
+/// The bot's signature and credential; with a Kraken nonce, which [`fresh`] checks.
 fn authenticate<'b>(
     bots: &'b BotTable,
     inc: &Incoming<'_>,
@@ -478,6 +480,13 @@ fn authenticate<'b>(
     let cred = bots
         .get(venue, &authed.api_key)
         .ok_or_else(|| auth_denial(AuthError::UnknownApiKey))?;
+    Ok((cred, authed.nonce))
+}
+
+/// May this credential be used now, from there: not revoked, not past its rotation overlap,
+/// from an address in the bot's allowlist. (After [`authenticate`], so a refusal's journal
+/// entry names the bot whose credential was used.)
+fn admit(cred: &BotCredential, inc: &Incoming<'_>, now: i64) -> Result<(), Refusal> {
     if cred.bot.revoked {
         return Err((
             "bot-revoked",
@@ -508,7 +517,7 @@ fn authenticate<'b>(
             ),
         ));
     }
-    Ok((cred, authed.nonce))
+    Ok(())
 }
 
 /// Not a replay: a Kraken nonce larger than any the credential sent before, then a request

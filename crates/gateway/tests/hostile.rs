@@ -393,6 +393,26 @@ async fn no_hostile_request_reaches_the_exchange() {
             failures.push(format!("{}: reached the simulator: {paths:?}", c.name));
         }
     }
+    // A refused credential that keyfence knows is journaled under its bot: who tried matters
+    // most when a credential leaked.
+    g.journal.flush().await.unwrap();
+    let entries = g.store.entries(0, 1_000_000).await.unwrap();
+    for (rule, bot) in [
+        ("ip-not-allowed", "ip-bound"),
+        ("bot-revoked", "revoked"),
+        ("credential-expired", "rotated"),
+    ] {
+        let refused: Vec<_> = entries
+            .iter()
+            .filter(|e| e.rules.iter().any(|r| r == rule))
+            .collect();
+        if refused.is_empty() || refused.iter().any(|e| e.bot.as_deref() != Some(bot)) {
+            failures.push(format!(
+                "{rule}: journaled as {:?}, not under bot `{bot}`",
+                refused.iter().map(|e| &e.bot).collect::<Vec<_>>()
+            ));
+        }
+    }
     world.stop().await;
     assert!(
         failures.is_empty(),
