@@ -450,6 +450,38 @@ async fn okx_algo_orders_are_cancelled_with_the_orders() {
     w.sim.shutdown().await;
 }
 
+/// Bybit's account kind (which says whether options exist) cannot be read: the usual
+/// listings still run and what they list is cancelled, then the failure is told; the next run
+/// asks again and finds nothing left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bybit_account_of_unknown_kind_still_has_its_orders_cancelled() {
+    let w = world().await;
+    w.place(Venue::Bybit, "BTCUSDT", 30000).await;
+    w.place(Venue::Bybit, "ETHUSDT", 1000).await;
+    // The first request of the run, the probe, is refused.
+    w.fault(r#"{"venue": "bybit", "errors": 1, "error_status": 400}"#)
+        .await;
+    let e = w.cancel(Venue::Bybit, "trader").await.unwrap_err();
+    assert_eq!(e.step(), Some(CancelStep::List), "{e:?}");
+    assert_eq!(w.open_in_ledger(Venue::Bybit).await, 0);
+    let refused = w.requests(Venue::Bybit).await;
+    assert!(
+        !refused
+            .iter()
+            .any(|(_, _, q)| q.contains("category=option")),
+        "options listed without knowing the account: {refused:?}"
+    );
+    let again = w.cancel(Venue::Bybit, "trader").await.unwrap();
+    assert_eq!(
+        again,
+        CancelSummary {
+            listed: Some(0),
+            cancelled: 0
+        }
+    );
+    w.sim.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_exchange_is_an_error_naming_the_venue_and_the_step() {
     let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
