@@ -161,8 +161,7 @@ async fn load(bot: Arc<Bot>, addr: SocketAddr, stop: Arc<AtomicBool>) -> (u32, u
 async fn kraken_reads(bot: &Bot, addr: SocketAddr, n: usize) -> HttpRequest {
     let mut last = None;
     for _ in 0..n {
-        let mut req = HttpRequest::new("POST", "/0/private/Balance")
-            .with_header("content-type", "application/x-www-form-urlencoded");
+        let mut req = common::kraken_private("/0/private/Balance");
         bot.sign(&mut req);
         let r = send(addr, &req).await;
         assert!(r.ok(), "kraken read refused ({}): {}", r.status, r.body);

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{SPOT_BTC, World, db_path, limit_order, send};
+use common::{SPOT_BTC, World, db_path, kraken_private, limit_order, send};
 use keyfence_exchange::{HttpRequest, Venue};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -102,12 +102,7 @@ async fn only_cancels_pass(bot: &common::Bot, log: &common::SimLog, n: u32) {
         r.body
     );
     assert!(r.body.contains("journal-unavailable"), "{}", r.body);
-    let r = bot
-        .send(
-            HttpRequest::new("POST", "/0/private/Balance")
-                .with_header("content-type", "application/x-www-form-urlencoded"),
-        )
-        .await;
+    let r = bot.send(kraken_private("/0/private/Balance")).await;
     assert!(
         r.body.contains("journal-unavailable"),
         "{}: {}",
@@ -120,12 +115,7 @@ async fn only_cancels_pass(bot: &common::Bot, log: &common::SimLog, n: u32) {
         "{}: {reached:?}",
         bot.name
     );
-    let r = bot
-        .send(
-            HttpRequest::new("POST", "/0/private/CancelAll")
-                .with_header("content-type", "application/x-www-form-urlencoded"),
-        )
-        .await;
+    let r = bot.send(kraken_private("/0/private/CancelAll")).await;
     assert!(
         r.ok(),
         "{}: a cancel must pass: {} {}",
@@ -154,14 +144,7 @@ classes = ["read", "trade", "cancel"]
     let log = world.sim_log();
     let url = format!("sqlite://{}", db_path(&world.home).display());
     let raw = sqlx::SqlitePool::connect(&url).await.unwrap();
-    let balance = || {
-        HttpRequest::new("POST", "/0/private/Balance")
-            .with_header("content-type", "application/x-www-form-urlencoded")
-    };
-    let cancel_all = || {
-        HttpRequest::new("POST", "/0/private/CancelAll")
-            .with_header("content-type", "application/x-www-form-urlencoded")
-    };
+    let balance = || kraken_private("/0/private/Balance");
     // One bot's first request: its floor is read, its nonce recorded.
     assert!(known.send(balance()).await.ok());
 
@@ -210,7 +193,12 @@ classes = ["read", "trade", "cancel"]
     known.sign_at(&mut huge, keyfence_gateway::now_ms(), Some(u64::MAX));
     let r = send(known.addr, &huge).await;
     assert!(!r.ok() && r.body.contains("nonce is larger"), "{}", r.body);
-    assert!(known.send(cancel_all()).await.ok());
+    assert!(
+        known
+            .send(kraken_private("/0/private/CancelAll"))
+            .await
+            .ok()
+    );
     raw.close().await;
     world.stop().await;
 }

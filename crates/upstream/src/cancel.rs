@@ -222,17 +222,25 @@ pub async fn cancel_open(
 }
 
 impl Call<'_> {
+    /// A read of the listing step (retried: it changes nothing), parsed by `parse`.
+    async fn fetch<T>(
+        &self,
+        req: HttpRequest,
+        nonce: &mut (dyn FnMut() -> u64 + Send),
+        parse: impl Fn(Venue, &[u8]) -> Result<T, KeyInfoError>,
+    ) -> Result<T, CancelError> {
+        let resp = self
+            .send(CancelStep::List, Retry::Idempotent, req, nonce)
+            .await?;
+        self.read(CancelStep::List, &resp, |body| parse(self.venue, body))
+    }
+
     async fn list(
         &self,
         req: HttpRequest,
         nonce: &mut (dyn FnMut() -> u64 + Send),
     ) -> Result<Vec<OpenOrder>, CancelError> {
-        let resp = self
-            .send(CancelStep::List, Retry::Idempotent, req, nonce)
-            .await?;
-        self.read(CancelStep::List, &resp, |body| {
-            parse_open_orders(self.venue, body)
-        })
+        self.fetch(req, nonce, parse_open_orders).await
     }
 
     async fn probe(
@@ -240,12 +248,7 @@ impl Call<'_> {
         req: HttpRequest,
         nonce: &mut (dyn FnMut() -> u64 + Send),
     ) -> Result<Vec<HttpRequest>, CancelError> {
-        let resp = self
-            .send(CancelStep::List, Retry::Idempotent, req, nonce)
-            .await?;
-        self.read(CancelStep::List, &resp, |body| {
-            account_listings(self.venue, body)
-        })
+        self.fetch(req, nonce, account_listings).await
     }
 
     async fn cancel(

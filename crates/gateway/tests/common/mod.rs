@@ -615,6 +615,11 @@ where
     }
 }
 
+/// An unsigned Kraken private call with an empty form body (the bot's signing adds the nonce).
+pub fn kraken_private(path: &str) -> HttpRequest {
+    HttpRequest::new("POST", path).with_header("content-type", "application/x-www-form-urlencoded")
+}
+
 /// A limit order in the venue's own request shape; `n` varies the quantity so that orders are
 /// distinct requests (no two alike, so none is an exact replay of another).
 pub fn limit_order(venue: Venue, n: u32, price: &str, base_qty: &str) -> HttpRequest {
