@@ -142,6 +142,47 @@ def fsync_ways(directory, count=1000, rounds=4):
         print(f"{name}\t{t[len(t) // 2]:.0f}\t{t[len(t) * 99 // 100]:.0f}")
 
 
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+
+
+def busy(r):
+    """Cores the simulator, the proxy and wrk kept busy together during a run (of 2 here): below
+    the machine's cores, the run was held back by waiting, not by CPU."""
+    parts = [r["cpu_sim"], r["cpu_proxy"], r["cpu_wrk"]]
+    if any(x is None for x in parts) or not r["dur"]:
+        return "—"
+    return f"{sum(parts) * 1000 / r['dur']:.2f}"
+
+
+def paired(rows, runs):
+    """The throughput ratio of every run with both nginx and keyfence (the load run and the
+    paired runs after it), and their median: one run's ratio moves too much on a shared
+    machine to judge the target by."""
+    both = [(run, rows[(run, "nginx")], rows[(run, "keyfence")]) for run in runs
+            if (run, "nginx") in rows and (run, "keyfence") in rows]
+    if len(both) < 2:
+        return []
+    out = ["\n**throughput, the load run and the paired load runs**\n",
+           "| run | nginx requests/s | keyfence requests/s | keyfence / nginx "
+           "| nginx CPU µs/req | keyfence CPU µs/req | cores busy: nginx / keyfence run | errors |",
+           "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    ratios = []
+    for run, n, k in both:
+        ratio = rate(k) / rate(n) if rate(n) else 0.0
+        ratios.append(ratio)
+        out.append(f"| {run} | {rate(n):,.0f} | {rate(k):,.0f} | {ratio:.2f} "
+                   f"| {per_request(n, n['cpu_proxy'])} | {per_request(k, k['cpu_proxy'])} "
+                   f"| {busy(n)} / {busy(k)} | {int(n['err'] + k['err'])} |")
+    met = sum(r >= 0.5 for r in ratios)
+    out.append("")
+    out.append(f"- throughput keyfence/nginx, median of {len(ratios)} runs: {median(ratios):.2f} "
+               f"(range {min(ratios):.2f}-{max(ratios):.2f}; target ≥ 0.5, met in {met} of {len(ratios)})")
+    return out
+
+
 def report(path):
     """Lines (tab-separated): run, target, requests, duration_us, p50_us, p99_us, errors,
     exhausted, cpu_sim_ms, cpu_proxy_ms, cpu_wrk_ms (proxy: nginx's or keyfence's processes;
@@ -155,7 +196,10 @@ def report(path):
             if run not in runs:
                 runs.append(run)
     out = []
+    pairs = [r for r in runs if r.startswith("pair-")]
     for run in runs:
+        if run in pairs:
+            continue
         out.append(f"\n**{run}**\n")
         out.append("| target | requests/s | p50 µs | p99 µs | errors | sim CPU µs/req | proxy CPU µs/req | wrk CPU µs/req |")
         out.append("| --- | --- | --- | --- | --- | --- | --- | --- |")
@@ -198,6 +242,7 @@ def report(path):
                 out.append(f"- throughput keyfence/nginx: {rate(c) / rate(b):.2f} (target ≥ 0.5)")
             else:
                 out.append("- keyfence: not measured (this build has no `keyfence serve`)")
+    out.extend(paired(rows, ["load"] + pairs))
     out.append("")
     out.append("errors: non-2xx answers plus socket errors and timeouts (wrk's counts). "
                "CPU: user + system time of each process during the run, per request.")
