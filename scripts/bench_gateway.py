@@ -149,8 +149,9 @@ def median(xs):
 
 
 def busy(r):
-    """Cores the simulator, the proxy and wrk kept busy together during a run (of 2 here): below
-    the machine's cores, the run was held back by waiting, not by CPU."""
+    """Cores the simulator, the proxy and wrk kept busy together during a run (of 2 here), by
+    their own user + system time (kernel threads working for them, such as the disk's, are not
+    counted): well below the machine's cores, the run was held back by waiting, not by CPU."""
     parts = [r["cpu_sim"], r["cpu_proxy"], r["cpu_wrk"]]
     if any(x is None for x in parts) or not r["dur"]:
         return "—"
@@ -160,26 +161,39 @@ def busy(r):
 def paired(rows, runs):
     """The throughput ratio of every run with both nginx and keyfence (the load run and the
     paired runs after it), and their median: one run's ratio moves too much on a shared
-    machine to judge the target by."""
+    machine to judge the target by. A run with errors, with replayed requests, or in which
+    nginx served nothing is shown but left out of the median."""
     both = [(run, rows[(run, "nginx")], rows[(run, "keyfence")]) for run in runs
             if (run, "nginx") in rows and (run, "keyfence") in rows]
-    if len(both) < 2:
+    if not both:
         return []
     out = ["\n**throughput, the load run and the paired load runs**\n",
            "| run | nginx requests/s | keyfence requests/s | keyfence / nginx "
-           "| nginx CPU µs/req | keyfence CPU µs/req | cores busy: nginx / keyfence run | errors |",
-           "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+           "| p50 / p99 µs: nginx, keyfence | nginx CPU µs/req | keyfence CPU µs/req "
+           "| cores busy: nginx / keyfence run | errors | replays |",
+           "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     ratios = []
+    warnings = []
     for run, n, k in both:
-        ratio = rate(k) / rate(n) if rate(n) else 0.0
-        ratios.append(ratio)
-        out.append(f"| {run} | {rate(n):,.0f} | {rate(k):,.0f} | {ratio:.2f} "
+        bad = n["err"] + k["err"] + n["exh"] + k["exh"]
+        ratio = rate(k) / rate(n) if rate(n) else None
+        if ratio is not None and not bad:
+            ratios.append(ratio)
+        else:
+            warnings.append(f"- WARNING: {run} is left out of the median "
+                            "(errors, replayed requests, or no nginx requests)")
+        shown = f"{ratio:.3f}" if ratio is not None else "—"
+        out.append(f"| {run} | {rate(n):,.0f} | {rate(k):,.0f} | {shown} "
+                   f"| {n['p50']:.0f} / {n['p99']:.0f}, {k['p50']:.0f} / {k['p99']:.0f} "
                    f"| {per_request(n, n['cpu_proxy'])} | {per_request(k, k['cpu_proxy'])} "
-                   f"| {busy(n)} / {busy(k)} | {int(n['err'] + k['err'])} |")
-    met = sum(r >= 0.5 for r in ratios)
+                   f"| {busy(n)} / {busy(k)} | {int(n['err'] + k['err'])} "
+                   f"| {int(n['exh'] + k['exh'])} |")
     out.append("")
-    out.append(f"- throughput keyfence/nginx, median of {len(ratios)} runs: {median(ratios):.2f} "
-               f"(range {min(ratios):.2f}-{max(ratios):.2f}; target ≥ 0.5, met in {met} of {len(ratios)})")
+    out.extend(warnings)
+    if ratios:
+        met = sum(r >= 0.5 for r in ratios)
+        out.append(f"- throughput keyfence/nginx, median of {len(ratios)} runs: {median(ratios):.3f} "
+                   f"(range {min(ratios):.3f}-{max(ratios):.3f}; target ≥ 0.5, met in {met} of {len(ratios)})")
     return out
 
 
