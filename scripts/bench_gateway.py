@@ -69,7 +69,7 @@ def presign(prefix, threads, count, secret):
 
 
 COLUMNS = ["req", "dur", "p50", "p99", "err", "exh", "cpu_sim", "cpu_proxy", "cpu_wrk"]
-TARGETS = ["sim-ping", "direct", "nginx", "floor", "keyfence"]
+TARGETS = ["sim-ping", "direct", "nginx", "floor", "floor-fsync", "keyfence"]
 
 
 def rate(r):
@@ -233,7 +233,7 @@ def report(path):
                 out.append(f"- WARNING: {target} had {int(r['err'])} errors: its figures do not measure what they claim")
             if r and r["exh"]:
                 out.append(f"- WARNING: {target} ran out of presigned requests ({int(r['exh'])} replays sent): raise MAX_RPS")
-        ping, a, b, fl, c = (rows.get((run, t)) for t in TARGETS)
+        ping, a, b, fl, ff, c = (rows.get((run, t)) for t in TARGETS)
         if ping and a:
             out.append(
                 f"- simulator floor: {per_request(a, a['cpu_sim'])} µs CPU per order "
@@ -242,17 +242,28 @@ def report(path):
         if a and b:
             nginx_add = b["p50"] - a["p50"]
             out.append(f"- nginx added p50: {nginx_add:.0f} µs")
-            if fl:
-                fl_add = fl["p50"] - a["p50"]
-                ratio = f"{fl_add / nginx_add:.2f}x" if nginx_add > 0 else "n/a"
-                out.append(
-                    f"- floor (keyfence's HTTP parts, no work) added p50: {fl_add:.0f} µs, {ratio} nginx's; "
-                    f"throughput floor/nginx: {rate(fl) / rate(b):.2f}"
-                )
+            floors = [
+                (fl, "floor", "keyfence's HTTP parts, no work"),
+                (ff, "floor-fsync", "the floor plus a durable write per request, as the gateway's "
+                 "reservation log; nothing else"),
+            ]
+            for r, name, what in floors:
+                if r:
+                    add = r["p50"] - a["p50"]
+                    ratio = f"{add / nginx_add:.2f}x" if nginx_add > 0 else "n/a"
+                    out.append(
+                        f"- {name} ({what}) added p50: {add:.0f} µs, {ratio} nginx's; "
+                        f"throughput {name}/nginx: {rate(r) / rate(b):.2f}"
+                    )
             if c:
                 kf_add = c["p50"] - a["p50"]
                 ratio = f"{kf_add / nginx_add:.2f}x" if nginx_add > 0 else "n/a (nginx added nothing measurable)"
                 out.append(f"- keyfence added p50: {kf_add:.0f} µs; ratio to nginx's: {ratio} (target ≤ 1.5x)")
+                if ff and run == "latency":
+                    out.append(
+                        f"- keyfence's p50 over floor-fsync's (its own work, beyond the parts and "
+                        f"the durable write): {c['p50'] - ff['p50']:.0f} µs"
+                    )
                 out.append(f"- throughput keyfence/nginx: {rate(c) / rate(b):.2f} (target ≥ 0.5)")
             else:
                 out.append("- keyfence: not measured (this build has no `keyfence serve`)")

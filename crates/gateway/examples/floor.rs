@@ -4,10 +4,23 @@
 //! nothing. What it adds over a direct connection is what the parts cost before keyfence does
 //! any work of its own.
 //!
-//! Usage: floor LISTEN_ADDR UPSTREAM_ADDR   (one thread; one upstream connection per client
-//! connection, kept alive)
+//! With `--durable DIR` (target `floor-fsync`) it also makes each request durable the way the
+//! gateway makes an order's reservation durable under `sync = "full"`, and does nothing else: a
+//! 256-byte `pwrite` to a preallocated file on the request's thread before it is forwarded, an
+//! `fdatasync` on a thread of its own (one for every write made since the last, as the gateway's
+//! syncer does) while the request is upstream, and the answer held until that fsync is done.
+//! What it adds is the least a proxy on these parts can add with a durable record per request.
+//!
+//! Usage: floor LISTEN_ADDR UPSTREAM_ADDR [--durable DIR]   (one thread; one upstream
+//! connection per client connection, kept alive)
 
-use std::sync::Arc;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+
+use tokio::sync::oneshot;
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
@@ -17,17 +30,106 @@ type Failure = Box<dyn std::error::Error + Send + Sync>;
 
 fn main() -> Result<(), Failure> {
     let mut args = std::env::args().skip(1);
+    let usage = "usage: floor LISTEN_ADDR UPSTREAM_ADDR [--durable DIR]";
     let (Some(listen), Some(upstream)) = (args.next(), args.next()) else {
-        return Err("usage: floor LISTEN_ADDR UPSTREAM_ADDR".into());
+        return Err(usage.into());
+    };
+    let durable = match (args.next().as_deref(), args.next()) {
+        (None, _) => None,
+        (Some("--durable"), Some(dir)) => Some(Arc::new(Durable::open(Path::new(&dir))?)),
+        _ => return Err(usage.into()),
     };
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()?
-        .block_on(serve(listen, upstream))
+        .block_on(serve(listen, upstream, durable))
 }
 
-async fn serve(listen: String, upstream: String) -> Result<(), Failure> {
+/// Bytes per record: about what the gateway's reservation log writes for an order.
+const RECORD: u64 = 256;
+/// The file's size: preallocated (zeros, fsynced), so an fsync writes data, not metadata;
+/// records wrap around in it.
+const CAPACITY: u64 = 16 << 20;
+
+/// A preallocated file, a write per request, and a thread that fsyncs it for every write made
+/// since its last fsync.
+struct Durable {
+    file: Arc<File>,
+    next: AtomicU64,
+    waiting: Arc<(Mutex<Vec<oneshot::Sender<()>>>, Condvar)>,
+}
+
+impl Durable {
+    fn open(dir: &Path) -> Result<Self, Failure> {
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(dir.join("floor.log"))?;
+        let zeros = vec![0u8; 1 << 20];
+        for i in 0..CAPACITY / (1 << 20) {
+            file.write_all_at(&zeros, i << 20)?;
+        }
+        file.sync_all()?;
+        let file = Arc::new(file);
+        let waiting: Arc<(Mutex<Vec<oneshot::Sender<()>>>, Condvar)> = Arc::default();
+        let (f, w) = (Arc::clone(&file), Arc::clone(&waiting));
+        std::thread::Builder::new()
+            .name("floor-fsync".into())
+            .spawn(move || syncer(&f, &w))?;
+        Ok(Durable {
+            file,
+            next: AtomicU64::new(0),
+            waiting,
+        })
+    }
+
+    /// Write a record; the receiver answers once an fsync after the write is done.
+    fn append(&self) -> std::io::Result<oneshot::Receiver<()>> {
+        let at = self.next.fetch_add(RECORD, Ordering::Relaxed) % CAPACITY;
+        let record = [b'r'; RECORD as usize];
+        self.file.write_all_at(&record, at)?;
+        let (tx, rx) = oneshot::channel();
+        let (queue, wake) = &*self.waiting;
+        queue
+            .lock()
+            .map_err(|_| std::io::Error::other("poisoned"))?
+            .push(tx);
+        wake.notify_one();
+        Ok(rx)
+    }
+}
+
+fn syncer(file: &File, waiting: &(Mutex<Vec<oneshot::Sender<()>>>, Condvar)) {
+    let (queue, wake) = waiting;
+    loop {
+        let batch = {
+            let Ok(mut q) = queue.lock() else { return };
+            while q.is_empty() {
+                q = match wake.wait(q) {
+                    Ok(q) => q,
+                    Err(_) => return,
+                };
+            }
+            std::mem::take(&mut *q)
+        };
+        if let Err(e) = file.sync_data() {
+            eprintln!("floor: fsync failed: {e}");
+            return;
+        }
+        batch
+            .into_iter()
+            .for_each(|t| t.send(()).unwrap_or_default());
+    }
+}
+
+async fn serve(
+    listen: String,
+    upstream: String,
+    durable: Option<Arc<Durable>>,
+) -> Result<(), Failure> {
     let listener = tokio::net::TcpListener::bind(&listen).await?;
     loop {
         let (client, _) = listener.accept().await?;
@@ -38,13 +140,16 @@ async fn serve(listen: String, upstream: String) -> Result<(), Failure> {
         tokio::spawn(conn);
         // One request at a time per client connection (HTTP/1.1), so one upstream connection.
         let send = Arc::new(tokio::sync::Mutex::new(send));
+        let durable = durable.clone();
         tokio::spawn(async move {
             let service =
                 hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                     let send = Arc::clone(&send);
+                    let durable = durable.clone();
                     async move {
                         let (parts, body) = req.into_parts();
                         let body = body.collect().await?.to_bytes();
+                        let synced = durable.as_ref().map(|d| d.append());
                         let answer = send
                             .lock()
                             .await
@@ -52,6 +157,15 @@ async fn serve(listen: String, upstream: String) -> Result<(), Failure> {
                             .await?;
                         let (parts, body) = answer.into_parts();
                         let body = body.collect().await?.to_bytes();
+                        let durable = match synced {
+                            None => true,
+                            Some(Ok(rx)) => rx.await.is_ok(),
+                            Some(Err(_)) => false,
+                        };
+                        if !durable {
+                            // No durable record: the answer is withheld.
+                            return Ok(failed());
+                        }
                         Ok::<_, hyper::Error>(hyper::Response::from_parts(
                             parts,
                             Full::<Bytes>::new(body),
@@ -66,4 +180,10 @@ async fn serve(listen: String, upstream: String) -> Result<(), Failure> {
             }
         });
     }
+}
+
+fn failed() -> hyper::Response<Full<Bytes>> {
+    let mut r = hyper::Response::new(Full::new(Bytes::from_static(b"floor: no durable record")));
+    *r.status_mut() = hyper::StatusCode::SERVICE_UNAVAILABLE;
+    r
 }
