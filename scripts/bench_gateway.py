@@ -261,8 +261,8 @@ def report(path):
                 out.append(f"- keyfence added p50: {kf_add:.0f} µs; ratio to nginx's: {ratio} (target ≤ 1.5x)")
                 if ff and run == "latency":
                     out.append(
-                        f"- keyfence's p50 over floor-fsync's (its own work, beyond the parts and "
-                        f"the durable write): {c['p50'] - ff['p50']:.0f} µs"
+                        f"- keyfence's p50 over floor-fsync's (what keyfence adds beyond its parts "
+                        f"and the durable write): {c['p50'] - ff['p50']:.0f} µs"
                     )
                 out.append(f"- throughput keyfence/nginx: {rate(c) / rate(b):.2f} (target ≥ 0.5)")
             else:

@@ -34,9 +34,9 @@ fn main() -> Result<(), Failure> {
     let (Some(listen), Some(upstream)) = (args.next(), args.next()) else {
         return Err(usage.into());
     };
-    let durable = match (args.next().as_deref(), args.next()) {
-        (None, _) => None,
-        (Some("--durable"), Some(dir)) => Some(Arc::new(Durable::open(Path::new(&dir))?)),
+    let durable = match (args.next().as_deref(), args.next(), args.next()) {
+        (None, _, _) => None,
+        (Some("--durable"), Some(dir), None) => Some(Arc::new(Durable::open(Path::new(&dir))?)),
         _ => return Err(usage.into()),
     };
     tokio::runtime::Builder::new_multi_thread()
@@ -102,22 +102,24 @@ impl Durable {
     }
 }
 
+/// Ends the process when it cannot go on: no request may wait for an fsync that will not come,
+/// and none may be answered without one.
 fn syncer(file: &File, waiting: &(Mutex<Vec<oneshot::Sender<()>>>, Condvar)) {
     let (queue, wake) = waiting;
+    let stop = |why: &dyn std::fmt::Display| -> ! {
+        eprintln!("floor: {why}");
+        std::process::exit(1)
+    };
     loop {
         let batch = {
-            let Ok(mut q) = queue.lock() else { return };
+            let mut q = queue.lock().unwrap_or_else(|e| stop(&e));
             while q.is_empty() {
-                q = match wake.wait(q) {
-                    Ok(q) => q,
-                    Err(_) => return,
-                };
+                q = wake.wait(q).unwrap_or_else(|e| stop(&e));
             }
             std::mem::take(&mut *q)
         };
         if let Err(e) = file.sync_data() {
-            eprintln!("floor: fsync failed: {e}");
-            return;
+            stop(&format_args!("fsync failed: {e}"));
         }
         batch
             .into_iter()
@@ -149,7 +151,12 @@ async fn serve(
                     async move {
                         let (parts, body) = req.into_parts();
                         let body = body.collect().await?.to_bytes();
-                        let synced = durable.as_ref().map(|d| d.append());
+                        // The record is written before the request leaves, or it does not leave.
+                        let synced = match durable.as_ref().map(|d| d.append()) {
+                            None => None,
+                            Some(Ok(rx)) => Some(rx),
+                            Some(Err(_)) => return Ok(failed()),
+                        };
                         let answer = send
                             .lock()
                             .await
@@ -157,12 +164,9 @@ async fn serve(
                             .await?;
                         let (parts, body) = answer.into_parts();
                         let body = body.collect().await?.to_bytes();
-                        let durable = match synced {
-                            None => true,
-                            Some(Ok(rx)) => rx.await.is_ok(),
-                            Some(Err(_)) => false,
-                        };
-                        if !durable {
+                        if let Some(rx) = synced
+                            && rx.await.is_err()
+                        {
                             // No durable record: the answer is withheld.
                             return Ok(failed());
                         }
