@@ -20,11 +20,10 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
-use tokio::sync::oneshot;
-
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
+use tokio::sync::oneshot;
 
 type Failure = Box<dyn std::error::Error + Send + Sync>;
 
@@ -36,7 +35,7 @@ fn main() -> Result<(), Failure> {
     };
     let durable = match (args.next().as_deref(), args.next(), args.next()) {
         (None, _, _) => None,
-        (Some("--durable"), Some(dir), None) => Some(Arc::new(Durable::open(Path::new(&dir))?)),
+        (Some("--durable"), Some(dir), None) => Some(Durable::open(Path::new(&dir))?),
         _ => return Err(usage.into()),
     };
     tokio::runtime::Builder::new_multi_thread()
@@ -55,13 +54,15 @@ const CAPACITY: u64 = 16 << 20;
 /// A preallocated file, a write per request, and a thread that fsyncs it for every write made
 /// since its last fsync.
 struct Durable {
-    file: Arc<File>,
+    file: File,
     next: AtomicU64,
-    waiting: Arc<(Mutex<Vec<oneshot::Sender<()>>>, Condvar)>,
+    /// Who waits for the next fsync, and the syncer's wake-up.
+    waiting: Mutex<Vec<oneshot::Sender<()>>>,
+    wake: Condvar,
 }
 
 impl Durable {
-    fn open(dir: &Path) -> Result<Self, Failure> {
+    fn open(dir: &Path) -> Result<Arc<Self>, Failure> {
         let file = File::options()
             .read(true)
             .write(true)
@@ -73,17 +74,17 @@ impl Durable {
             file.write_all_at(&zeros, i << 20)?;
         }
         file.sync_all()?;
-        let file = Arc::new(file);
-        let waiting: Arc<(Mutex<Vec<oneshot::Sender<()>>>, Condvar)> = Arc::default();
-        let (f, w) = (Arc::clone(&file), Arc::clone(&waiting));
-        std::thread::Builder::new()
-            .name("floor-fsync".into())
-            .spawn(move || syncer(&f, &w))?;
-        Ok(Durable {
+        let durable = Arc::new(Durable {
             file,
             next: AtomicU64::new(0),
-            waiting,
-        })
+            waiting: Mutex::default(),
+            wake: Condvar::new(),
+        });
+        let d = Arc::clone(&durable);
+        std::thread::Builder::new()
+            .name("floor-fsync".into())
+            .spawn(move || d.syncer())?;
+        Ok(durable)
     }
 
     /// Write a record; the receiver answers once an fsync after the write is done.
@@ -92,38 +93,36 @@ impl Durable {
         let record = [b'r'; RECORD as usize];
         self.file.write_all_at(&record, at)?;
         let (tx, rx) = oneshot::channel();
-        let (queue, wake) = &*self.waiting;
-        queue
+        self.waiting
             .lock()
             .map_err(|_| std::io::Error::other("poisoned"))?
             .push(tx);
-        wake.notify_one();
+        self.wake.notify_one();
         Ok(rx)
     }
-}
 
-/// Ends the process when it cannot go on: no request may wait for an fsync that will not come,
-/// and none may be answered without one.
-fn syncer(file: &File, waiting: &(Mutex<Vec<oneshot::Sender<()>>>, Condvar)) {
-    let (queue, wake) = waiting;
-    let stop = |why: &dyn std::fmt::Display| -> ! {
-        eprintln!("floor: {why}");
-        std::process::exit(1)
-    };
-    loop {
-        let batch = {
-            let mut q = queue.lock().unwrap_or_else(|e| stop(&e));
-            while q.is_empty() {
-                q = wake.wait(q).unwrap_or_else(|e| stop(&e));
-            }
-            std::mem::take(&mut *q)
+    /// The syncer thread. Ends the process when it cannot go on: no request may wait for an
+    /// fsync that will not come, and none may be answered without one.
+    fn syncer(&self) {
+        let stop = |why: &dyn std::fmt::Display| -> ! {
+            eprintln!("floor: {why}");
+            std::process::exit(1)
         };
-        if let Err(e) = file.sync_data() {
-            stop(&format_args!("fsync failed: {e}"));
+        loop {
+            let batch = {
+                let mut q = self.waiting.lock().unwrap_or_else(|e| stop(&e));
+                while q.is_empty() {
+                    q = self.wake.wait(q).unwrap_or_else(|e| stop(&e));
+                }
+                std::mem::take(&mut *q)
+            };
+            if let Err(e) = self.file.sync_data() {
+                stop(&format_args!("fsync failed: {e}"));
+            }
+            batch
+                .into_iter()
+                .for_each(|t| t.send(()).unwrap_or_default());
         }
-        batch
-            .into_iter()
-            .for_each(|t| t.send(()).unwrap_or_default());
     }
 }
 
